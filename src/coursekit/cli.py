@@ -1,0 +1,112 @@
+"""The ``coursekit`` command line.
+
+Each subcommand lives in its own module, which exposes ``register(subparsers)``; this file only
+lists those modules, so new tools (labs, grading, ...) slot in with one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+
+COMMANDS = (
+    "coursekit.cli",
+)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """The book's own commands: build, execute, stale, data."""
+    build = subparsers.add_parser("build", help="build the HTML book into _build/html")
+    build.add_argument("--execute", action="store_true",
+                       help="re-execute every chapter with papermill before building")
+    build.add_argument("--profile", default="cpu", help="profile for --execute (default: cpu)")
+    build.add_argument("--all", dest="fresh", action="store_true", help="rebuild every page")
+    build.set_defaults(func=_build)
+
+    execute = subparsers.add_parser(
+        "execute", help="execute notebooks in a profile and stamp their fingerprint")
+    execute.add_argument("notebooks", nargs="*", type=Path,
+                         help="notebooks to run (default: every chapter under book/)")
+    execute.add_argument("--profile", default="cpu", help="smoke | cpu | full | auto")
+    execute.add_argument("--stale", action="store_true",
+                         help="only the notebooks whose fingerprint no longer matches")
+    execute.add_argument("--output", type=Path,
+                         help="write the executed copy here (one notebook only)")
+    execute.set_defaults(func=_execute)
+
+    stale = subparsers.add_parser("stale", help="list notebooks whose outputs are stale")
+    stale.set_defaults(func=_stale)
+
+    data = subparsers.add_parser("data", help="download or check the datasets")
+    data.add_argument("action", choices=("download", "check"))
+    data.add_argument("names", nargs="*", default=["mnist", "fashion_mnist", "cifar10"])
+    data.set_defaults(func=_data)
+
+
+def _build(args: argparse.Namespace) -> None:
+    from coursekit import build
+
+    build.main(args.execute, args.profile, args.fresh)
+
+
+def _execute(args: argparse.Namespace) -> None:
+    from coursekit import fingerprint
+    from coursekit.execute import chapters, execute, project_root
+
+    if args.output and len(args.notebooks) != 1:
+        sys.exit("--output needs exactly one notebook")
+    paths = args.notebooks or chapters(project_root())
+    if args.stale:
+        paths = [p for p in paths if fingerprint.stale_reasons(p, args.profile)]
+    if not paths:
+        print("Nothing to execute: every notebook is up to date.")
+    for path in paths:
+        result = execute(path, args.profile, output=args.output)
+        print(f"executed {path} in {result.seconds:.1f} s ({result.profile} profile)", flush=True)
+
+
+def _stale(args: argparse.Namespace) -> None:
+    from coursekit import fingerprint
+    from coursekit.execute import chapters, project_root
+
+    root = project_root()
+    bad = 0
+    for path in chapters(root):
+        reasons = fingerprint.stale_reasons(path)
+        if reasons:
+            bad += 1
+            print(f"{path.relative_to(root)}: " + "; ".join(reasons))
+    if bad:
+        sys.exit(f"{bad} stale notebook(s). Regenerate: coursekit execute --stale --profile cpu")
+    print("Every chapter's outputs match its code.")
+
+
+def _data(args: argparse.Namespace) -> None:
+    from coursekit import data
+
+    for name in args.names:
+        if args.action == "download":
+            for split in ("train", "test"):
+                data.load(name, split)
+            print(f"{name}: ready under {data.data_root()}")
+        else:
+            problems = data.check_files(name, data.data_root())
+            print(f"{name}: " + ("ok" if not problems else "; ".join(problems)))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="coursekit", description=__doc__.splitlines()[0])
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    for name in COMMANDS:
+        importlib.import_module(name).register(subparsers)
+    args = parser.parse_args(argv)
+    try:
+        args.func(args)
+    except (FileNotFoundError, ValueError, RuntimeError) as error:
+        sys.exit(f"coursekit {args.command}: {error}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Model definitions in torchvision's style: block classes plus builder functions."""
