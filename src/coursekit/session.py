@@ -28,6 +28,7 @@ class Session:
     device: torch.device
     seed: int
     started: datetime
+    wall_time: float | None = None
     _t0: float = field(default_factory=time.perf_counter, repr=False)
 
     def record(self) -> dict[str, str]:
@@ -45,13 +46,12 @@ class Session:
     def elapsed(self) -> float:
         return time.perf_counter() - self._t0
 
-    def finish(self) -> float:
-        """Print and glue the wall time; return it in seconds."""
-        seconds = self.elapsed()
+    def finish(self) -> None:
+        """Print and glue the wall time (kept in ``wall_time``, seconds)."""
+        seconds = self.wall_time = self.elapsed()
         where = f"{self.profile.name} profile on {_describe(self.device)}"
         print(f"Wall time: {seconds:.1f} s ({where})")
         _glue("wall_time", f"{seconds:.0f} s")
-        return seconds
 
 
 def start(profile: str | None = "auto", seed: int = 0, *, deterministic: bool = True) -> Session:
