@@ -13,6 +13,7 @@ from pathlib import Path
 
 COMMANDS = (
     "coursekit.cli",
+    "coursekit.grading.cli",
 )
 
 

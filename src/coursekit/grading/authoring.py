@@ -1,0 +1,247 @@
+"""The authoring format: one instructor notebook in ``solutions/`` describes a whole lab.
+
+Code cells are recognised by a marker on their first non-blank line:
+
+``# SETUP``
+    Given code (imports, helpers). Shown to students and run by the grader before answers.
+``# ANSWER q1 [3 points]`` (optionally ``requires q2, q3``)
+    The cell a student edits. Lines between ``# BEGIN SOLUTION`` and ``# END SOLUTION`` (and
+    any line ending in ``# SOLUTION``) are the instructor's answer; the generated lab keeps the
+    rest and puts a ``# YOUR CODE HERE`` stub in their place. ``requires`` lists questions
+    whose answers this one builds on: the grader runs their answer cells first.
+``# TESTS q1``
+    Public tests: functions ``test_*(student)``, usually followed by ``check("q1")``. Kept in
+    the lab, so students can run them.
+``# HIDDEN TESTS q1``
+    More tests of the same form, used only for grading; removed from the lab.
+
+Any other cell is prose or demo code: copied to the lab, never run by the grader. In a
+student's notebook only the ``# ANSWER qN`` line matters; the grader takes everything
+else (setup, tests, points) from the solution.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+ANSWER = re.compile(
+    r"^#\s*ANSWER\s+(?P<id>[A-Za-z]\w*)\s*"
+    r"(?:\[\s*(?P<points>\d+(?:\.\d+)?)\s*points?\s*\])?\s*"
+    r"(?:requires\s+(?P<requires>[A-Za-z]\w*(?:\s*,?\s*[A-Za-z]\w*)*))?\s*$")
+ANSWER_ANYWHERE = re.compile(r"^\s*#\s*ANSWER\s+(?P<id>[A-Za-z]\w*)\b", re.MULTILINE)
+TESTS = re.compile(r"^#\s*(?P<hidden>HIDDEN\s+)?TESTS\s+(?P<id>[A-Za-z]\w*)\s*$")
+SETUP = re.compile(r"^#\s*SETUP\b")
+BEGIN, END = re.compile(r"^\s*#\s*BEGIN SOLUTION\s*$"), re.compile(r"^\s*#\s*END SOLUTION\s*$")
+INLINE = re.compile(r"^(?P<indent>\s*)(?P<code>.*?)\s*#\s*SOLUTION\s*$")
+
+
+class AuthoringError(ValueError):
+    """The solution notebook does not follow the format; the message says where and how."""
+
+
+@dataclass
+class Question:
+    id: str
+    points: float
+    requires: tuple[str, ...]
+    title: str
+    answer: str  # the instructor's answer cell
+    answer_index: int
+    public_tests: list[str] = field(default_factory=list)
+    hidden_tests: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Lab:
+    name: str
+    path: Path
+    notebook: nbformat.NotebookNode
+    setup: list[str]
+    questions: dict[str, Question]
+
+    @property
+    def total_points(self) -> float:
+        return sum(q.points for q in self.questions.values())
+
+    def run_order(self, question: str) -> list[str]:
+        """``question`` after everything it requires (transitively), in lab order."""
+        needed, stack = set(), [question]
+        while stack:
+            q = stack.pop()
+            if q not in needed:
+                needed.add(q)
+                stack.extend(self.questions[q].requires)
+        return [q for q in self.questions if q in needed]
+
+    def preload_modules(self) -> list[str]:
+        """Top-level modules the setup cells import (worth importing once, before forking)."""
+        names = []
+        for source in self.setup:
+            for node in ast.walk(ast.parse(source)):
+                if isinstance(node, ast.Import):
+                    names += [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                    names.append(node.module)
+        return sorted(set(names))
+
+
+def first_line(source: str) -> str:
+    for line in source.splitlines():
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+def cell_kind(cell) -> tuple[str, str | None]:
+    """``("answer"|"tests"|"hidden"|"setup"|"markdown"|"other", question id or None)``."""
+    if cell.cell_type != "code":
+        return ("markdown" if cell.cell_type == "markdown" else "other"), None
+    line = first_line(cell.source)
+    if m := ANSWER.match(line):
+        return "answer", m["id"]
+    if ANSWER_ANYWHERE.match(line):
+        return "answer", ANSWER_ANYWHERE.match(line)["id"]
+    if m := TESTS.match(line):
+        return ("hidden" if m["hidden"] else "tests"), m["id"]
+    if SETUP.match(line):
+        return "setup", None
+    return "other", None
+
+
+def read_notebook(path: Path) -> nbformat.NotebookNode:
+    try:
+        return nbformat.read(path, as_version=4)
+    except Exception as error:
+        raise AuthoringError(f"{path}: not a readable notebook ({error})") from None
+
+
+def load_lab(path: str | Path) -> Lab:
+    """Parse and validate a solution notebook."""
+    path = Path(path)
+    nb = read_notebook(path)
+    setup, questions, tests = [], {}, []
+    title = ""
+    for index, cell in enumerate(nb.cells):
+        kind, qid = cell_kind(cell)
+        where = f"{path.name}, cell {index + 1}"
+        if kind == "markdown":
+            heading = next((ln.lstrip("#").strip() for ln in cell.source.splitlines()
+                            if ln.startswith("#")), "")
+            title = heading or title
+        elif kind == "setup":
+            setup.append(cell.source)
+        elif kind == "answer":
+            m = ANSWER.match(first_line(cell.source))
+            if not m or m["points"] is None:
+                raise AuthoringError(
+                    f"{where}: write the answer header as '# ANSWER {qid} [N points]' "
+                    f"(optionally followed by 'requires q1, q2').")
+            if qid in questions:
+                raise AuthoringError(f"{where}: a second answer cell for {qid}; "
+                                     "each question has exactly one.")
+            if not _has_solution(cell.source):
+                raise AuthoringError(
+                    f"{where}: answer cell {qid} has no '# BEGIN SOLUTION' region or "
+                    "'# SOLUTION' line, so the lab would contain the answer.")
+            requires = tuple(re.findall(r"[A-Za-z]\w*", m["requires"] or ""))
+            questions[qid] = Question(qid, float(m["points"]), requires, title,
+                                      cell.source, index)
+        elif kind in ("tests", "hidden"):
+            tests.append((kind, qid, cell.source, where))
+        for line in cell.source.splitlines() if cell.cell_type == "code" else ():
+            if kind != "answer" and (BEGIN.match(line) or END.match(line)
+                                     or INLINE.match(line)):
+                raise AuthoringError(f"{where}: solution markers belong in '# ANSWER' cells.")
+    for kind, qid, source, where in tests:
+        if qid not in questions:
+            raise AuthoringError(f"{where}: tests for {qid}, which has no '# ANSWER {qid}' cell.")
+        names = test_names(source)
+        if not names:
+            raise AuthoringError(f"{where}: no 'def test_*(student):' functions in this cell.")
+        q = questions[qid]
+        (q.hidden_tests if kind == "hidden" else q.public_tests).append(source)
+    for q in questions.values():
+        if not q.public_tests and not q.hidden_tests:
+            raise AuthoringError(f"{path.name}: question {q.id} has no tests.")
+        unknown = [r for r in q.requires if r not in questions]
+        if unknown:
+            raise AuthoringError(f"{path.name}: {q.id} requires unknown question(s) {unknown}.")
+    lab = Lab(path.stem, path, nb, setup, questions)
+    for q in questions:  # reject cycles: q must not be reachable from what it requires
+        for r in questions[q].requires:
+            if q in lab.run_order(r):
+                raise AuthoringError(f"{path.name}: {q} and {r} require each other.")
+    if not questions:
+        raise AuthoringError(f"{path.name}: no '# ANSWER qN [N points]' cells.")
+    return lab
+
+
+def _has_solution(source: str) -> bool:
+    lines = source.splitlines()
+    return any(BEGIN.match(ln) for ln in lines) or any(INLINE.match(ln) for ln in lines)
+
+
+def test_names(source: str) -> list[str]:
+    """Names of the top-level ``test_*`` functions of a tests cell, in order."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as error:
+        raise AuthoringError(f"a tests cell does not parse: {error}") from None
+    return [node.name for node in tree.body
+            if isinstance(node, ast.FunctionDef) and node.name.startswith("test_")]
+
+
+test_names.__test__ = False  # not a pytest test
+
+
+@dataclass
+class Answers:
+    """What the grader takes from one student notebook: the answer cells, by question."""
+
+    sources: dict[str, str]
+    notes: list[str]
+
+
+def extract_answers(nb: nbformat.NotebookNode, lab: Lab) -> Answers:
+    """Find each question's answer cells by their ``# ANSWER qN`` line.
+
+    Robust to reordered, duplicated or re-identified cells: cells are matched by marker,
+    not by position or id. Duplicates are joined in notebook order, as "Run All" would run
+    them. A cell whose marker was deleted falls back to the lab's cell id.
+    """
+    by_question: dict[str, list[str]] = {}
+    notes = []
+    ids = {lab.notebook.cells[q.answer_index].get("id"): q.id for q in lab.questions.values()}
+    cells = nb.get("cells", [])
+    for cell in cells if isinstance(cells, list) else []:
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+            continue
+        source = cell.get("source", "")
+        if isinstance(source, list):
+            source = "".join(str(s) for s in source)
+        if not isinstance(source, str):
+            continue
+        found = ANSWER_ANYWHERE.findall(source)
+        qid = found[0] if found else None
+        if qid is None and cell.get("id") in ids:
+            qid = ids[cell.get("id")]
+            notes.append(f"{qid}: the '# ANSWER {qid}' line was deleted; "
+                         "matched the cell by its id")
+        if qid is None:
+            continue
+        if qid not in lab.questions:
+            notes.append(f"a cell is marked '# ANSWER {qid}', but the lab has no {qid}; ignored")
+            continue
+        by_question.setdefault(qid, []).append(source)
+    sources = {}
+    for qid, parts in by_question.items():
+        if len(parts) > 1:
+            notes.append(f"{qid}: {len(parts)} cells are marked '# ANSWER {qid}'; "
+                         "graded them together, in notebook order")
+        sources[qid] = "\n\n".join(parts)
+    return Answers(sources, notes)
