@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+from coursekit import fingerprint
 from coursekit.execute import chapters, execute, project_root
 
 
@@ -55,6 +56,11 @@ def main(execute_first: bool, profile: str, fresh: bool) -> None:
     root = project_root()
     if execute_first:
         execute_all(root, profile)
+    else:
+        stale = [p.relative_to(root) for p in chapters(root) if fingerprint.stale_reasons(p)]
+        if stale:
+            print(f"warning: stale outputs in {', '.join(map(str, stale))}; the book shows them "
+                  "as committed (see `coursekit stale`)", file=sys.stderr)
     start = time.perf_counter()
     html = build_html(root, fresh=fresh)
     print(f"Book built in {time.perf_counter() - start:.0f} s: {html / 'index.html'}")
