@@ -92,8 +92,9 @@ def test_math_renders_in_a_browser_without_network(html, tmp_path):
 
             page.route("**/*", route)
             page.goto(f"{base}/book/{page_name}.html")
-            page.wait_for_selector("mjx-container", timeout=30_000)
-            rendered = page.locator("mjx-container").count()
+            page.wait_for_selector("mjx-container", state="attached", timeout=30_000)
+            page.wait_for_selector("article mjx-container >> visible=true", timeout=30_000)
+            rendered = page.locator("article mjx-container >> visible=true").count()
             shot = ROOT / "_build" / "screenshots"
             shot.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(shot / f"{page_name}.png"), full_page=False)
@@ -102,3 +103,13 @@ def test_math_renders_in_a_browser_without_network(html, tmp_path):
         server.shutdown()
     assert rendered > 0
     assert not [u for u in outside if "mathjax" in u.lower()], outside
+
+
+@pytest.mark.book
+def test_computation_graphs_render_in_chapter_1(html):
+    page = (html / "book" / "01_autodiff.html").read_text()
+    svgs = [html / "_images" / name
+            for name in re.findall(r'src="\.\./_images/([0-9a-f]+\.svg)"', page)]
+    graphs = [p for p in svgs if "computation graph of f" in p.read_text()]
+    assert graphs, "chapter 1 shows no drawn computation graph"
+    assert all(">log<" in p.read_text() and ">sqrt<" in p.read_text() for p in graphs)

@@ -110,9 +110,11 @@ def load(name: str, split: str = "train", root: str | Path | None = None,
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', not {split!r}")
     info = _info(name)
-    origin = "the root argument" if root is not None else (
-        f"${DATA_ENV}" if os.environ.get(DATA_ENV) else "the per-user cache")
     root = Path(root) if root is not None else data_root()
+    if root.resolve() != data_root().resolve():
+        origin = "the root argument"
+    else:
+        origin = f"${DATA_ENV}" if os.environ.get(DATA_ENV) else "the per-user cache"
     problems = check_files(name, root)
     if problems:
         if not download:
