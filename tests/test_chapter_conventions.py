@@ -41,6 +41,8 @@ def test_opens_with_parameters_and_session_and_ends_with_wall_time(path):
     assert re.search(r'^profile = "auto"', code[0].source, re.M), code[0].source
     assert re.search(r"^seed = \d+", code[0].source, re.M), code[0].source
     assert "session.start(profile, seed)" in code[1].source
+    assert 'find_spec("coursekit") is None' in code[1].source, "Colab needs the install guard"
+    assert "%pip install" in code[1].source
     assert code[-1].source.strip() == "run.finish()"
     assert "Wall time:" in "".join(o.get("text", "") for o in code[-1].outputs)
 

@@ -78,6 +78,8 @@ def test_module_closure_is_transitive_and_only_what_is_used(tmp_path):
     assert "coursekit.data" not in used and "coursekit.train" not in used
     nb.cells[3].source = "%matplotlib inline\nfrom coursekit.data import tensors\n!ls"
     assert "coursekit.data" in fingerprint.notebook_modules(nb)
+    nb.cells[3].source = "if True:\n    %pip install x\n\nfrom coursekit import train"
+    assert "coursekit.train" in fingerprint.notebook_modules(nb)  # a magic inside a block
 
 
 def test_a_failing_cell_is_named(tmp_path):

@@ -45,9 +45,11 @@ def outputs_digest(nb: nbformat.NotebookNode) -> str:
 
 
 def _python_lines(source: str) -> str:
-    """Drop IPython magics and shell escapes so the cell parses as Python."""
+    """Turn IPython magics and shell escapes into ``pass`` so the cell parses as Python."""
     return "\n".join(
-        "" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines()
+        line[: len(line) - len(line.lstrip())] + "pass" if line.lstrip().startswith(("%", "!"))
+        else line
+        for line in source.splitlines()
     )
 
 
