@@ -1,4 +1,4 @@
-"""Step tables: the slides' worked example, and tables that agree with the passes they show."""
+"""Step tables: the chapter's running example, and tables that agree with the passes they show."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def worked_example():
     return x, y, (c + b).named("f")
 
 
-def test_forward_table_follows_the_slides_steps():
+def test_forward_table_numbers_the_steps_of_the_running_example():
     x, y, f = worked_example()
     table = forward_table(f)
     assert table.column("step") == [0, 0, 1, 2, 3, 4]
@@ -44,7 +44,22 @@ def test_backward_table_runs_backward_and_sums_the_shares():
     assert table.column("node") == ["f", "c", "b", "a", "x", "y"]
     gradients = dict(zip(table.column("node"), table.column("gradient"), strict=True))
     assert gradients["x"] == x.grad and gradients["y"] == y.grad and gradients["f"] == 1.0
-    assert table.rows[2][2] == "∂f/∂f·∂f/∂b + ∂f/∂c·∂c/∂b"  # b feeds both c and f
+    chain_rule = table.column("chain rule")
+    assert chain_rule[0] == "f\u0304 = seed"
+    # b feeds both c and f; adjoints carry a bar, so ∂f/∂b is only ever the local derivative
+    assert chain_rule[2] == "b\u0304 = f\u0304·∂f/∂b + c\u0304·∂c/∂b"
+    assert chain_rule[3] == "a\u0304 = b\u0304·∂b/∂a"
+    assert table.column("numbers")[3] == f"{gradients['b']:.4g}·2"
+
+
+def test_backward_table_with_a_seed_and_repeated_use():
+    x = Value(2.0, "x")
+    table = backward_table((x * x * x).named("g"), seed=0.5)
+    assert table.rows[0][3:] == ("0.5", 0.5)
+    *_, (step, node, chain_rule, numbers, gradient) = table.rows
+    assert (step, node, numbers) == ("2'", "x", "0.5·4 + 1·2 + 1·2")
+    assert chain_rule == "x\u0304 = g\u0304·∂g/∂x + v1\u0304·∂v1/∂x + v1\u0304·∂v1/∂x"
+    assert gradient == x.grad == 0.5 * 3 * 2.0**2
 
 
 def test_tangent_table_equals_dual_numbers_and_reverse_mode():
@@ -82,7 +97,7 @@ def test_tables_render_as_text_html_and_markdown():
     table = backward_table(f)
     text = str(table)
     assert text.splitlines()[0] == "Backward pass of f"
-    assert "∂f/∂a·∂a/∂x" in text
+    assert "x\u0304 = a\u0304·∂a/∂x" in text
     html = table._repr_html_()
     assert html.startswith("<table>") and "<caption>Backward pass of f</caption>" in html
     assert html.count("<tr>") == 1 + len(table.rows)

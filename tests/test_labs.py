@@ -64,13 +64,56 @@ def _body(lab, qid: str, old: str, new: str) -> str:
     return source.replace(old, new)
 
 
+# Lab 1, q3: the solution's backward pass, and two plausible wrong ones that give the right
+# numbers whenever only leaves are shared or the graph is shallow.
+TOPOLOGICAL_BACKWARD = """\
+        order, seen, stack = [], set(), [(self, False)]
+        while stack:  # depth-first, parents before children, without recursion
+            node, parents_done = stack.pop()
+            if parents_done:
+                order.append(node)
+            elif id(node) not in seen:
+                seen.add(id(node))
+                stack.append((node, True))
+                stack.extend((parent, False) for parent in node.parents)
+        g = {id(node): 0.0 for node in order}
+        g[id(self)] = 1.0
+        for node in reversed(order):
+            for parent, local in zip(node.parents, node.local_grads, strict=True):
+                g[id(parent)] += g[id(node)] * local
+        for node in order:
+            node.grad += g[id(node)]
+"""
+BREADTH_FIRST_BACKWARD = """\
+        g, queue, seen = {id(self): 1.0}, [self], {id(self)}
+        for node in queue:  # each node passes its gradient on once, possibly incomplete
+            for parent, local in zip(node.parents, node.local_grads, strict=True):
+                g[id(parent)] = g.get(id(parent), 0.0) + g[id(node)] * local
+                if id(parent) not in seen:
+                    seen.add(id(parent))
+                    queue.append(parent)
+        for node in queue:
+            node.grad += g[id(node)]
+"""
+EVERY_PATH_BACKWARD = """\
+        def visit(node, g):  # right numbers, but one call per path: exponential time
+            node.grad += g
+            for parent, local in zip(node.parents, node.local_grads, strict=True):
+                visit(parent, g * local)
+
+        visit(self, 1.0)
+"""
+
+
 # Plausible wrong answers; each must lose points on its question.
 WRONG: dict[str, list[tuple[str, str, str]]] = {
     "lab04_convolution": [
-        ("q1", "(size + 2 * padding - kernel_size)", "(size + padding - kernel_size)"),
-        ("q1", "// stride + 1", "/ stride + 1"),
-        ("q1", "return (size + 2 * padding - kernel_size) // stride + 1",
-         "return -(-(size + 2 * padding - kernel_size) // stride) + 1"),
+        ("q1", "span = size + 2 * padding - kernel_size", "span = size + padding - kernel_size"),
+        ("q1", "return span // stride + 1", "return span / stride + 1"),
+        ("q1", "return span // stride + 1", "return -(-span // stride) + 1"),
+        ("q1", "stride=1, padding=0):", "padding=0, stride=1):"),  # the book's order
+        ("q1", "if span < 0:", "if False:"),  # no error for a window that does not fit
+        ("q1", "if span < 0:", "if span <= 0:"),  # refuses a window that fits exactly once
         ("q2", "+ (out_channels if bias else 0)", "+ out_channels"),
         ("q2", "+ (out_channels if bias else 0)", "+ in_channels"),
         ("q2", "    f1, f2 = kernel_size", "    f1 = f2 = kernel_size[0]"),
@@ -82,14 +125,26 @@ WRONG: dict[str, list[tuple[str, str, str]]] = {
         ("q3", "    return out\n    # END SOLUTION",
          "    import torch.nn.functional as F\n"
          "    return F.conv2d(x, weight, bias, stride, padding)\n    # END SOLUTION"),
+        ("q3", "    return out\n    # END SOLUTION",
+         "    return torch.convolution(x, weight, bias, (sh, sw), (ph, pw), (1, 1), False, (0, 0),"
+         " 1)\n    # END SOLUTION"),
+        ("q3", "    return out\n    # END SOLUTION",
+         "    return torch.ops.aten.convolution(x, weight, bias, [sh, sw], [ph, pw], [1, 1], False,"
+         " [0, 0], 1)\n    # END SOLUTION"),
         ("q4", "torch.maximum(out, window)", "torch.maximum(torch.maximum(out, window), "
                                              "torch.zeros_like(window))"),
         ("q4", "stride = kernel_size if stride is None else stride", "stride = 1"),
         ("q4", "    out = None\n", "    import torch.nn.functional as F\n"
                                    "    return F.max_pool2d(x, kernel_size, stride)\n"),
+        ("q4", "    out = None\n",
+         "    import torch.nn.functional as F\n"
+         "    return F.max_pool2d_with_indices(x, kernel_size, stride)[0]\n"),
         ("q5", "return out / kernel_size**2", "return out / kernel_size"),
         ("q5", "stride = kernel_size if stride is None else stride",
          "stride = kernel_size if stride is None else kernel_size"),
+        ("q5", "return out / kernel_size**2",
+         "import torch.nn.functional as F\n"
+         "    return F.lp_pool2d(x, 1, kernel_size, stride) / kernel_size**2"),
         ("q6", "weight.reshape(weight.shape[0], channels, height, width)",
          "weight.reshape(weight.shape[0], height, width, channels).permute(0, 3, 1, 2)"),
         ("q6", "weight.reshape(weight.shape[0], channels, height, width)",
@@ -99,11 +154,23 @@ WRONG: dict[str, list[tuple[str, str, str]]] = {
         ("q1", "-x / (y * y)", "x / (y * y)"),
         ("q1", "(0.5 / root,)", "(1.0 / root,)"),
         ("q1", "return x * y, (y, x)", "return x * y, (x, y)"),
+        ("q1", "return math.log(x), (1.0 / x,)",
+         "h = 1e-6\n    return math.log(x), ((math.log(x + h) - math.log(x - h)) / (2 * h),)"),
+        ("q1", "return root, (0.5 / root,)",
+         "h = 6e-6 * x\n    return root, ((math.sqrt(x + h) - math.sqrt(x - h)) / (2 * h),)"),
+        ("q1", "return x * y, (y, x)",
+         "from coursekit.autodiff import ops\n    return ops.mul(x, y)"),
         ("q2", "self.tangent * other.primal + self.primal * other.tangent",
          "self.tangent * other.tangent"),
         ("q2", "return Dual(math.log(self.primal), self.tangent / self.primal)",
          "return Dual(math.log(self.primal), 1.0 / self.primal)"),
         ("q2", "return out.primal, out.tangent", "return out.primal, sum(direction)"),
+        ("q2", "    out = f(*(Dual(p, d) for p, d in zip(point, direction, strict=True)))\n"
+               "    return out.primal, out.tangent",
+         "    h = 1e-6\n"
+         "    ahead = f(*(Dual(p + h * d) for p, d in zip(point, direction))).primal\n"
+         "    behind = f(*(Dual(p - h * d) for p, d in zip(point, direction))).primal\n"
+         "    return f(*(Dual(p) for p in point)).primal, (ahead - behind) / (2 * h)"),
         ("q2", "return Dual(self.primal - other.primal, self.tangent - other.tangent)",
          "return Dual(self.primal - other.primal, self.tangent + other.tangent)"),
         ("q3", "g[id(parent)] += g[id(node)] * local", "g[id(parent)] = g[id(node)] * local"),
@@ -111,11 +178,17 @@ WRONG: dict[str, list[tuple[str, str, str]]] = {
         ("q3", "for node in reversed(order):", "for node in order:"),
         ("q3", "(1.0 / other.data, -self.data / other.data**2)",
          "(1.0 / other.data, self.data / other.data**2)"),
+        ("q3", TOPOLOGICAL_BACKWARD, BREADTH_FIRST_BACKWARD),
+        ("q3", TOPOLOGICAL_BACKWARD, EVERY_PATH_BACKWARD),
         ("q4", "return out.data, tuple(x.grad for x in inputs)",
          "return out.data, tuple(x.grad for x in reversed(inputs))"),
         ("q4", "    out.backward()\n", ""),
         ("q5", "widths[k] * widths[k - 1] * widths[0]", "widths[k] * widths[k - 1] * widths[-1]"),
         ("q5", "range(1, len(widths) - 1)", "range(1, len(widths))"),
+        ("q5", 'cheaper_for_scalar_loss = "reverse"', 'cheaper_for_scalar_loss = "forward"'),
+        ("q5", "    return sum(widths[k] * widths[k - 1] * widths[0] "
+               "for k in range(2, len(widths)))",
+         "    from coursekit.autodiff import chain\n    return chain.forward_cost(widths)"),
     ],
 }
 
@@ -156,7 +229,7 @@ def test_self_check_runs_in_a_real_kernel(tmp_path):
                    resources={"metadata": {"path": str(tmp_path)}}).execute()
     out = {cell.source.split("\n", 1)[0]: "".join(o.get("text", "") for o in cell.outputs)
            for cell in nb.cells if cell.cell_type == "code"}
-    assert "q1: 2/2 public tests passed (all passed)" in out["# TESTS q1"]
+    assert "q1: 4/4 public tests passed (all passed)" in out["# TESTS q1"]
     assert "✗ test_lenet_first_layer: the result has the wrong value" in out["# TESTS q2"]
     assert "expected 156" in out["# TESTS q2"] and "got 150" in out["# TESTS q2"]
     assert "hint: LeNet5's C1: six 5x5 filters" in out["# TESTS q2"]

@@ -157,6 +157,15 @@ def test_digit_codes_are_distinct_plus_minus_one_vectors():
     assert torch.cdist(codes, codes).add(torch.eye(10)).min() > 0
 
 
+def test_digit_codes_are_close_for_some_similar_digits_only():
+    codes = lenet.digit_codes()
+    differing = (codes[:, None] != codes[None]).sum(-1)  # 10 x 10 Hamming distances
+    rows, cols = torch.triu_indices(10, 10, offset=1)
+    average = differing[rows, cols].float().mean()
+    assert differing[6, 8] < average  # the docstring's example of a close pair
+    assert differing[1, 7] >= average and differing[4, 9] >= average  # and its counterexamples
+
+
 def test_c5_is_a_fully_connected_layer():
     model = lenet5("modern").eval()
     s4 = torch.randn(3, 16, 5, 5)

@@ -135,10 +135,11 @@ def conv2d_loops(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | Non
             for i in range(m_out):
                 for j in range(n_out):
                     total = b[ell]
-                    for g in range(c_in):
-                        for a in range(f1):
-                            for c in range(f2):
-                                total += w[ell][g][a][c] * X[k][g][s1 * i + a][s2 * j + c]
+                    for gamma in range(c_in):
+                        for alpha in range(f1):
+                            for beta in range(f2):
+                                total += (w[ell][gamma][alpha][beta]
+                                          * X[k][gamma][s1 * i + alpha][s2 * j + beta])
                     Y[k][ell][i][j] = total
     return torch.tensor(Y, dtype=x.dtype, device=x.device)
 

@@ -1,7 +1,7 @@
 """Step tables: the forward, tangent and backward passes written out node by node.
 
-Like the slides' worked example, each pass becomes a numbered list of steps (leaves at step 0,
-then every node in topological order; primed steps for the backward pass). A
+Each pass becomes a numbered list of steps, as one would work it out on paper (leaves at step
+0, then every node in topological order; primed steps for the backward pass). A
 :class:`StepTable` shows itself as an HTML table in a notebook and as aligned text in a
 terminal; its ``rows`` keep the raw numbers, so they can be checked by code.
 """
@@ -125,16 +125,18 @@ def tangent_table(output: Value, wrt: Sequence[Value]) -> StepTable:
         for node in group:
             if node.parents:
                 edges = list(zip(node.parents, node.local_grads, strict=True))
-                tangents[node] = [sum(d * tangents[p][j] for p, d in edges)
-                                  for j in range(len(wrt))]
+                tangents[node] = [
+                    sum(d * tangents[p][j] for p, d in edges) for j in range(len(wrt))
+                ]
                 rule = " + ".join(
                     f"∂{names[node]}/∂{names[p]}·{_dot(names[p])}" for p in node.parents
                 )
             else:
                 tangents[node] = [float(node is leaf) for leaf in wrt]
                 rule = "seed"
-            rows.append((k, names[node], node.data, f"{_dot(names[node])} = {rule}",
-                         *tangents[node]))
+            rows.append(
+                (k, names[node], node.data, f"{_dot(names[node])} = {rule}", *tangents[node])
+            )
     columns = ("step", "node", "value", "tangent", *(f"∂/∂{names[leaf]}" for leaf in wrt))
     return StepTable(f"Forward-mode (tangent) pass of {names[output]}", columns, rows)
 
@@ -143,14 +145,16 @@ def backward_table(output: Value, seed: float = 1.0) -> StepTable:
     """Run the backward pass (as ``output.backward()`` does) and return its steps.
 
     Row k' is reached once every node that uses this one has pushed its share
-    ``g[child] · ∂child/∂node``; the gradient column is their sum.
+    ``g[child] · ∂child/∂node``; the gradient column is their sum. The chain-rule column
+    writes adjoints with a bar (``b̄ = f̄·∂f/∂b + c̄·∂c/∂b``), so that ``∂child/∂node`` always
+    means a local derivative, never a node's adjoint, even when the output has a name.
     """
     names = node_names(output)
     shares = defaultdict(list)  # node -> [(child, g[child], ∂child/∂node), ...] in pass order
     for step in backprop(output, seed):
         shares[step.parent].append((step.node, step.node_grad, step.local_grad))
     out = names[output]
-    rows = [("0'", out, f"∂{out}/∂{out}", _fmt(float(seed)), float(seed))]
+    rows = [("0'", out, f"{_bar(out)} = seed", _fmt(float(seed)), float(seed))]
     order = output.topological_order()
     inner = [[n] for n in reversed(order) if n.parents and n is not output]  # one per step
     leaves = [n for n in order if not n.parents]  # all in the last step
@@ -159,11 +163,11 @@ def backward_table(output: Value, seed: float = 1.0) -> StepTable:
             if node is output:
                 continue
             chain = " + ".join(
-                f"∂{out}/∂{names[c]}·∂{names[c]}/∂{names[node]}" for c, _, _ in shares[node]
+                f"{_bar(names[c])}·∂{names[c]}/∂{names[node]}" for c, _, _ in shares[node]
             )
             numbers = " + ".join(f"{_fmt(g)}·{_fmt(d)}" for _, g, d in shares[node])
             total = sum(g * d for _, g, d in shares[node])
-            rows.append((f"{k}'", names[node], chain, numbers, total))
+            rows.append((f"{k}'", names[node], f"{_bar(names[node])} = {chain}", numbers, total))
     columns = ("step", "node", "chain rule", "numbers", "gradient")
     return StepTable(f"Backward pass of {out}", columns, rows)
 
@@ -175,6 +179,11 @@ def _fmt(cell: object) -> str:
 def _dot(name: str) -> str:
     """The tangent of a node, written with a dot: ḃ."""
     return name + "\u0307"
+
+
+def _bar(name: str) -> str:
+    """The adjoint of a node, written with a bar: b̄ (∂output/∂b)."""
+    return name + "\u0304"
 
 
 def _width(text: str) -> int:

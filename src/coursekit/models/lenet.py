@@ -4,9 +4,9 @@ Both variants take a 1×28×28 image, pad it to 32×32 in the first convolution,
 the published layer sizes: C1 (6 maps 28×28) → S2 (6 maps 14×14) → C3 (16 maps 10×10) →
 S4 (16 maps 5×5) → C5 (120 maps 1×1) → F6 (84 units) → output (``num_classes``).
 
-``classic`` follows the paper: the scaled tanh ``1.7159·tanh(2a/3)`` after every layer,
-subsampling layers with a trainable coefficient and bias per map, C3 wired with the paper's
-sparse connection table, uniform ``±2.4/fan_in`` initialisation, and Euclidean RBF output
+``classic`` follows the paper: the scaled tanh ``1.7159·tanh(2a/3)`` after every layer from
+C1 to F6, subsampling layers with a trainable coefficient and bias per map, C3 wired with the
+paper's sparse connection table, uniform ``±2.4/fan_in`` initialisation, and Euclidean RBF output
 units whose centres are fixed ±1 codes. One documented simplification: the paper's centres
 were ±1 bitmaps of stylised characters, shown only as a small figure; ours are 7×12
 bitmaps of the ten digits drawn for this book (:func:`digit_codes`). The output returns
@@ -175,8 +175,10 @@ _DIGIT_BITMAPS = """
 def digit_codes() -> torch.Tensor:
     """Ten 7×12 bitmaps of the digits as a 10×84 tensor of ±1 (``#`` is +1).
 
-    Like the paper's RBF centres they are "stylised images" of the classes, so confusable
-    digits (e.g. 7 and 1) get codes that are closer than those of unlike digits.
+    Like the paper's RBF centres they are "stylised images" of the classes, so digits drawn
+    alike can get close codes (6 and 8 differ in fewer pixels than the average pair). The
+    bitmaps were drawn, not optimised: other confusable pairs (1 and 7, 4 and 9) are about as
+    far apart as the average pair or farther.
     """
     rows = [line.split() for line in _DIGIT_BITMAPS.strip("\n").splitlines()]
     bitmaps = torch.tensor(
