@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from coursekit import fingerprint
-from coursekit.execute import chapters, execute, project_root
+from coursekit.execute import chapters, execute_all, project_root
 
 
 def build_html(root: Path | None = None, *, strict: bool = True, fresh: bool = False) -> Path:
@@ -41,21 +41,10 @@ def _jupyter_book() -> str:
     return found
 
 
-def execute_all(root: Path, profile: str) -> float:
-    """Re-execute every chapter in ``profile``, printing each notebook's time."""
-    total = 0.0
-    for path in chapters(root):
-        result = execute(path, profile)
-        total += result.seconds
-        print(f"executed {path.relative_to(root)} in {result.seconds:6.1f} s ({result.profile})",
-              flush=True)
-    return total
-
-
 def main(execute_first: bool, profile: str, fresh: bool) -> None:
     root = project_root()
     if execute_first:
-        execute_all(root, profile)
+        execute_all(chapters(root), profile)
     else:
         stale = [p.relative_to(root) for p in chapters(root) if fingerprint.stale_reasons(p)]
         if stale:

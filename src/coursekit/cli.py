@@ -54,7 +54,7 @@ def _build(args: argparse.Namespace) -> None:
 
 def _execute(args: argparse.Namespace) -> None:
     from coursekit import fingerprint
-    from coursekit.execute import chapters, execute, project_root
+    from coursekit.execute import chapters, execute_all, project_root
 
     if args.output and len(args.notebooks) != 1:
         sys.exit("--output needs exactly one notebook")
@@ -63,9 +63,7 @@ def _execute(args: argparse.Namespace) -> None:
         paths = [p for p in paths if fingerprint.stale_reasons(p, args.profile)]
     if not paths:
         print("Nothing to execute: every notebook is up to date.")
-    for path in paths:
-        result = execute(path, args.profile, output=args.output)
-        print(f"executed {path} in {result.seconds:.1f} s ({result.profile} profile)", flush=True)
+    execute_all(paths, args.profile, output=args.output)
 
 
 def _stale(args: argparse.Namespace) -> None:

@@ -24,6 +24,8 @@ import platformdirs
 import torch
 from torchvision import datasets
 
+from coursekit.augment import normalize
+
 DATA_ENV = "COURSEKIT_DATA"
 SUBSET_SEED = 20240917  # fixed, so a profile's subset is the same whatever the notebook seed
 
@@ -183,14 +185,6 @@ class TensorData:
     def normalized(self) -> torch.Tensor:
         """Float images scaled to [0, 1] and standardised with the dataset's mean and std."""
         return normalize(self.images, self.mean, self.std)
-
-
-def normalize(images: torch.Tensor, mean, std) -> torch.Tensor:
-    """uint8 N×C×H×W → float, scaled to [0, 1], minus mean, over std (per channel)."""
-    x = images.float().div_(255)
-    mean_t = torch.tensor(mean, device=x.device).view(1, -1, 1, 1)
-    std_t = torch.tensor(std, device=x.device).view(1, -1, 1, 1)
-    return x.sub_(mean_t).div_(std_t)
 
 
 def tensors(name: str, split: str = "train", root: str | Path | None = None,

@@ -88,6 +88,18 @@ def execute(path: str | Path, profile: str = "cpu", output: str | Path | None = 
     return Result(output, profile, seconds)
 
 
+def execute_all(paths: list[Path], profile: str = "cpu",
+                output: str | Path | None = None) -> float:
+    """Execute each notebook in turn, printing its time; return the total in seconds."""
+    total = 0.0
+    for path in paths:
+        result = execute(path, profile, output=output)
+        total += result.seconds
+        print(f"executed {path} in {result.seconds:6.1f} s ({result.profile} profile)",
+              flush=True)
+    return total
+
+
 def _describe_failure(path: Path, output: Path, error: papermill.PapermillExecutionError) -> str:
     nb = nbformat.read(str(output), as_version=4)
     # Count like a reader does: code cells only, papermill's injected parameters excluded.

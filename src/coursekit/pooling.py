@@ -14,6 +14,8 @@ import math
 import torch
 from torch.nn import functional as F
 
+from coursekit import conv
+
 
 def _pair(value: int | tuple[int, int], name: str) -> tuple[int, int]:
     pair = (value, value) if isinstance(value, int) else tuple(value)
@@ -29,15 +31,16 @@ def pool_output_size(size: int, kernel_size: int, stride: int, padding: int = 0,
     With ``ceil_mode`` the division rounds up, but (as in torch) a last window that would
     start inside the right padding is dropped: every window must touch the input.
     """
-    span = size + 2 * padding - kernel_size
-    if span < 0:
+    if size + 2 * padding < kernel_size:
         raise ValueError(
             f"the {kernel_size}-wide window does not fit in an input of size {size} with "
             f"padding {padding}; use a smaller kernel_size or more padding"
         )
-    out = (math.ceil(span / stride) if ceil_mode else span // stride) + 1
-    if ceil_mode and (out - 1) * stride >= size + padding:
-        out -= 1
+    out = conv.output_size(size, kernel_size, padding, stride)  # floor: a conv's formula
+    if ceil_mode and (size + 2 * padding - kernel_size) % stride:
+        out += 1  # round up: one more, partial window ...
+        if (out - 1) * stride >= size + padding:
+            out -= 1  # ... unless it would start inside the right padding
     return out
 
 

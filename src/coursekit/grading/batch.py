@@ -20,9 +20,9 @@ from pathlib import Path
 
 import nbformat
 
+from coursekit.atomic import write_atomic
 from coursekit.grading import sandbox
 from coursekit.grading.authoring import Answers, Lab, extract_answers
-from coursekit.grading.files import write_atomic
 from coursekit.grading.judge import Pool, QuestionResult, grade_question, secret_paths
 
 MAX_SUBMISSION_MB = 100
