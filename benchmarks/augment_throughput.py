@@ -25,7 +25,8 @@ from _common import print_machine, write_json
 from torch.utils.data import DataLoader
 from torchvision import transforms
 
-from coursekit import augment, data
+from coursekit import data
+from coursekit.data import augment
 
 MIN_RATIO = 25.0
 BATCH = 256

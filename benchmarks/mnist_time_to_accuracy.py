@@ -30,8 +30,8 @@ from torch.utils.data import DataLoader
 from torchvision import transforms
 
 from coursekit import data
-from coursekit.repro import seed_everything
 from coursekit.train import Callback, fit
+from coursekit.util.repro import seed_everything
 
 MAX_SECONDS = 60.0
 MIN_SPEEDUP = 5.0

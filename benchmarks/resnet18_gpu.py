@@ -3,7 +3,7 @@
 plain  torchvision dataset + PIL transforms (random crop with padding 4, flip, ToTensor,
        Normalize) + DataLoader(num_workers, pin_memory), fp32, NCHW;
 fast   the whole split as a uint8 tensor on the GPU, batched GPU augmentation
-       (coursekit.augment), bf16 autocast, channels_last, optionally torch.compile.
+       (coursekit.data.augment), bf16 autocast, channels_last, optionally torch.compile.
 Both train the same CIFAR-style ResNet-18 (coursekit.models.resnet.resnet18) with the same
 initial weights, optimizer (SGD + Nesterov, one-cycle, label smoothing), batch size and
 epochs through coursekit.train.fit. Printed: training throughput in images/s (second epoch,
@@ -31,10 +31,11 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 from torchvision import transforms
 
-from coursekit import augment, data
+from coursekit import data
+from coursekit.data import augment
 from coursekit.models.resnet import resnet18
-from coursekit.repro import seed_everything, set_deterministic
 from coursekit.train import Callback, fit, param_groups
+from coursekit.util.repro import seed_everything, set_deterministic
 
 TARGETS = {"cifar10": 0.90, "fashion_mnist": 0.93}
 

@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from coursekit import activations
-from coursekit.activations import ACTIVATIONS
 from coursekit.models.mlp import MLP, mlp
+from coursekit.scratch import activations
+from coursekit.scratch.activations import ACTIVATIONS
 
 NAMES = list(ACTIVATIONS)
 

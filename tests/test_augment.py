@@ -5,8 +5,7 @@ import torch
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
 
-from coursekit import augment
-from coursekit.data import TensorData, TensorLoader
+from coursekit.data import TensorData, TensorLoader, augment
 
 
 def batch(n=16, c=3, h=10, w=12, seed=0):

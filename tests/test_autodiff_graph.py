@@ -8,8 +8,8 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from coursekit.autodiff import Value, draw, draw_torch, has_graphviz, log, sqrt
-from coursekit.autodiff.graph import render, torch_drawing, value_drawing
+from coursekit.autodiff import Value, log, sqrt
+from coursekit.viz.graph import draw, draw_torch, has_graphviz, render, torch_drawing, value_drawing
 
 
 def worked_example():

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from coursekit.build import build_html
-from coursekit.execute import chapters
+from coursekit.book.build import build_html
+from coursekit.book.execute import chapters
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")

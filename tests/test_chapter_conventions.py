@@ -7,7 +7,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from coursekit.execute import chapters
+from coursekit.book.execute import chapters
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = chapters(ROOT)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from coursekit import checkpoint
+from coursekit.train import checkpoint
 
 
 def test_roundtrip_of_tensors_and_plain_data(tmp_path):

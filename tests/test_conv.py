@@ -1,4 +1,4 @@
-"""coursekit.conv: the from-scratch convolution equals PyTorch's, and the formulas hold."""
+"""coursekit.scratch.conv: the from-scratch convolution equals PyTorch's, and the formulas hold."""
 
 import itertools
 
@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from coursekit import conv
+from coursekit.scratch import conv
 
 
 def _randn(*shape, seed=0):

@@ -53,7 +53,7 @@ def test_tensor_loader_covers_every_example_once_per_epoch():
 
 
 def test_loaders_follow_the_profile():
-    from coursekit.profiles import get_profile
+    from coursekit.book.profiles import get_profile
 
     train, test = data.loaders(get_profile("smoke"), "mnist")
     assert train.dataset_size == 512 and test.dataset_size == 256
@@ -118,7 +118,7 @@ def test_cifar10_loads_from_files_in_cifar_format(tmp_path, monkeypatch):
     classes = ["airplane", "automobile", "bird", "cat", "deer",
                "dog", "frog", "horse", "ship", "truck"]
     (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": classes}))
-    md5 = {name: data._md5(folder / name) for name in names + ["batches.meta"]}
+    md5 = {name: data.datasets._md5(folder / name) for name in names + ["batches.meta"]}
     # Point torchvision's checksum table at our files; the loading code itself is the real one.
     monkeypatch.setattr(datasets.CIFAR10, "train_list", [[n, md5[n]] for n in names[:5]])
     monkeypatch.setattr(datasets.CIFAR10, "test_list", [["test_batch", md5["test_batch"]]])

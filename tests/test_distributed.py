@@ -17,7 +17,8 @@ WORKER = textwrap.dedent('''
     import sys
     import torch
     from torch import nn
-    from coursekit import augment, distributed
+    from coursekit.data import augment
+    from coursekit.train import distributed
     from coursekit.data import TensorData, TensorLoader
     from coursekit.train import fit
 

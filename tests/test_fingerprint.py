@@ -3,7 +3,7 @@
 import nbformat
 import pytest
 
-from coursekit import execute, fingerprint
+from coursekit.book import execute, fingerprint
 
 
 def _notebook(path, body="print(run.profile.name)"):
@@ -14,7 +14,7 @@ def _notebook(path, body="print(run.profile.name)"):
         nbformat.v4.new_markdown_cell("# A chapter"),
         nbformat.v4.new_code_cell('profile = "auto"\nseed = 0', metadata={"tags": ["parameters"]}),
         nbformat.v4.new_code_cell(
-            "from coursekit import session\n\nrun = session.start(profile, seed)"),
+            "from coursekit.book import session\n\nrun = session.start(profile, seed)"),
         nbformat.v4.new_code_cell(body),
         nbformat.v4.new_code_cell("run.finish()"),
     ]
@@ -57,10 +57,10 @@ def test_editing_an_output_by_hand_makes_it_stale(executed, tmp_path):
 
 def test_a_changed_module_is_named(executed, tmp_path):
     nb = nbformat.read(executed, as_version=4)
-    nb.metadata["coursekit"]["fingerprint"]["modules"]["coursekit.repro"] = "0" * 16
+    nb.metadata["coursekit"]["fingerprint"]["modules"]["coursekit.util.repro"] = "0" * 16
     nbformat.write(nb, tmp_path / "old.ipynb")
     assert fingerprint.stale_reasons(tmp_path / "old.ipynb", "smoke") == [
-        "coursekit.repro changed after it was executed"]
+        "coursekit.util.repro changed after it was executed"]
 
 
 def test_markdown_edits_do_not_require_reexecution(executed, tmp_path):
@@ -74,7 +74,8 @@ def test_module_closure_is_transitive_and_only_what_is_used(tmp_path):
     nb = nbformat.read(_notebook(tmp_path / "a.ipynb"), as_version=4)
     used = fingerprint.notebook_modules(nb)
     # session imports profiles and repro; nothing imports data or train.
-    assert {"coursekit", "coursekit.session", "coursekit.profiles", "coursekit.repro"} <= used
+    assert {"coursekit", "coursekit.book.session", "coursekit.book.profiles",
+            "coursekit.util.repro"} <= used
     assert "coursekit.data" not in used and "coursekit.train" not in used
     nb.cells[3].source = "%matplotlib inline\nfrom coursekit.data import tensors\n!ls"
     assert "coursekit.data" in fingerprint.notebook_modules(nb)

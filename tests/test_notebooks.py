@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from coursekit.execute import NotebookExecutionError, chapters, execute
+from coursekit.book.execute import NotebookExecutionError, chapters, execute
 
 ROOT = Path(__file__).resolve().parents[1]
 

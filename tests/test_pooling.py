@@ -1,4 +1,4 @@
-"""coursekit.pooling: pooling from the definition equals torch's, values and gradients."""
+"""coursekit.scratch.pooling: pooling from the definition equals torch's, values and gradients."""
 
 import itertools
 
@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from coursekit import pooling
+from coursekit.scratch import pooling
 
 
 def _randn(*shape, seed=0):

@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from coursekit import profiles
+from coursekit.book import profiles
+from coursekit.util.device import select_device
 
 
 @pytest.fixture(autouse=True)
@@ -40,5 +41,5 @@ def test_profiles_scale_up():
 
 def test_overrides_and_device():
     assert profiles.get_profile("smoke", epochs=5).epochs == 5
-    assert profiles.select_device("cpu") == torch.device("cpu")
-    assert profiles.select_device().type in {"cpu", "cuda", "mps"}
+    assert select_device("cpu") == torch.device("cpu")
+    assert select_device().type in {"cpu", "cuda", "mps"}

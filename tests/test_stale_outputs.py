@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from coursekit import fingerprint
-from coursekit.execute import chapters
+from coursekit.book import fingerprint
+from coursekit.book.execute import chapters
 
 ROOT = Path(__file__).resolve().parents[1]
 

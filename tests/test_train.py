@@ -12,9 +12,18 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from coursekit import augment, distributed, plots
-from coursekit.data import TensorData, TensorLoader
-from coursekit.train import Callback, EarlyStopping, History, evaluate, fit, param_groups
+from coursekit.data import TensorData, TensorLoader, augment
+from coursekit.train import (
+    Callback,
+    EarlyStopping,
+    History,
+    distributed,
+    evaluate,
+    fit,
+    param_groups,
+)
+from coursekit.train.live import LivePlot
+from coursekit.viz import plots
 
 
 def synthetic(n=240, seed=0):
@@ -302,4 +311,4 @@ def test_plot_history_draws_loss_and_accuracy_panels():
     assert len(figure.axes[1].lines) == 3
     with pytest.raises(ValueError, match="empty"):
         plots.plot_history(History())
-    plots.LivePlot().on_epoch_end(2, history, None)  # outside a notebook: nothing to draw
+    LivePlot().on_epoch_end(2, history, None)  # outside a notebook: nothing to draw

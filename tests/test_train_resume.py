@@ -19,9 +19,9 @@ WORKER = textwrap.dedent('''
     import sys, time
     import torch
     from torch import nn
-    from coursekit import augment
+    from coursekit.data import augment
     from coursekit.data import TensorData, TensorLoader
-    from coursekit.repro import seed_everything, set_deterministic
+    from coursekit.util.repro import seed_everything, set_deterministic
     from coursekit.train import Callback, EarlyStopping, fit
 
     checkpoint, out, mode = sys.argv[1], sys.argv[2], sys.argv[3]  # argv[4]: step to stop at

@@ -47,14 +47,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _build(args: argparse.Namespace) -> None:
-    from coursekit import build
+    from coursekit.book import build
 
     build.main(args.execute, args.profile, args.fresh)
 
 
 def _execute(args: argparse.Namespace) -> None:
-    from coursekit import fingerprint
-    from coursekit.execute import chapters, execute_all, project_root
+    from coursekit.book import fingerprint
+    from coursekit.book.execute import chapters, execute_all, project_root
 
     if args.output and len(args.notebooks) != 1:
         sys.exit("--output needs exactly one notebook")
@@ -67,8 +67,8 @@ def _execute(args: argparse.Namespace) -> None:
 
 
 def _stale(args: argparse.Namespace) -> None:
-    from coursekit import fingerprint
-    from coursekit.execute import chapters, project_root
+    from coursekit.book import fingerprint
+    from coursekit.book.execute import chapters, project_root
 
     root = project_root()
     bad = 0

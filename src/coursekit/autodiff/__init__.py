@@ -2,7 +2,7 @@
 
 The public API (one concept per module)::
 
-    from coursekit.autodiff import Value, jvp, log, sqrt, draw
+    from coursekit.autodiff import Value, jvp, log, sqrt
     from coursekit.autodiff import forward_table, tangent_table, backward_table
 
     def f(x, y):                       # any code made of the operations below
@@ -14,10 +14,8 @@ The public API (one concept per module)::
     out.backward()                     # adds into x.grad, y.grad; out.zero_grad() clears
     # forward mode (dual.py): dual numbers, one pass per seed direction, no graph
     value, slope = jvp(f, (3.0, 2.0), (1.0, 0.0))        # slope = ∂f/∂x
-    # the passes written out step by step (tables.py) and the graph drawn (graph.py)
+    # the passes written out step by step (tables.py); the graph is drawn by coursekit.viz
     forward_table(out); tangent_table(out, wrt=[x, y]); backward_table(out)
-    draw(out)                          # graphviz if `dot` is installed, else matplotlib
-    draw_torch(loss)                   # PyTorch's own graph, from a tensor's grad_fn
 
 Operations: ``+ - * / **`` (numbers on either side), unary ``-``, and ``exp log sqrt sin
 cos tanh sigmoid relu`` as methods or as the functions of :mod:`.functions`, which also
@@ -28,7 +26,6 @@ accept a ``Dual``, a ``torch.Tensor`` or a plain number. Their local derivatives
 
 from coursekit.autodiff.dual import Dual, forward_gradient, jvp
 from coursekit.autodiff.functions import cos, exp, log, relu, sigmoid, sin, sqrt, tanh
-from coursekit.autodiff.graph import draw, draw_torch, has_graphviz
 from coursekit.autodiff.ops import DomainError
 from coursekit.autodiff.tables import StepTable, backward_table, forward_table, tangent_table
 from coursekit.autodiff.value import Value, backprop, gradient
@@ -41,13 +38,10 @@ __all__ = [
     "backprop",
     "backward_table",
     "cos",
-    "draw",
-    "draw_torch",
     "exp",
     "forward_gradient",
     "forward_table",
     "gradient",
-    "has_graphviz",
     "jvp",
     "log",
     "relu",

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import nbformat
 
-from coursekit.atomic import write_atomic
 from coursekit.grading import sandbox
 from coursekit.grading.authoring import Answers, Lab, extract_answers
 from coursekit.grading.judge import Pool, QuestionResult, grade_question, secret_paths
+from coursekit.util.atomic import write_atomic
 
 MAX_SUBMISSION_MB = 100
 

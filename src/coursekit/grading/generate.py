@@ -92,7 +92,7 @@ def generate(solutions_dir: Path, labs_dir: Path) -> list[Path]:
         text = render(make_lab(load_lab(solution), f"solutions/{solution.name}"))
         target = lab_path(solution, labs_dir)
         if not target.exists() or target.read_text(encoding="utf-8") != text:
-            from coursekit.atomic import write_atomic
+            from coursekit.util.atomic import write_atomic
 
             write_atomic(target, text)
             written.append(target)

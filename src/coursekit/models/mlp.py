@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 
 from torch import nn
 
-from coursekit import activations
+from coursekit.scratch import activations
 
 ActivationSpec = str | Callable[[], nn.Module] | None
 
@@ -55,7 +55,7 @@ class MLP(nn.Sequential):
 
 def mlp(widths: Sequence[int], activation: ActivationSpec = "relu", bias: bool = True) -> MLP:
     """Build an :class:`MLP`. ``activation``: a name from
-    :data:`coursekit.activations.ACTIVATIONS`, a module class or factory, or ``None``."""
+    :data:`coursekit.scratch.activations.ACTIVATIONS`, a module class or factory, or ``None``."""
     return MLP(widths, activation, bias=bias)
 
 

@@ -2,9 +2,9 @@
 
 Chapters never carry their own loops: they build a model, an optimizer and loaders, call
 :func:`fit`, and read the returned :class:`History` (plain data: lists of numbers).
-Checkpoints live in :mod:`coursekit.checkpoint`, multi-process training in
-:mod:`coursekit.distributed`, batched augmentation in :mod:`coursekit.augment` and plots in
-:mod:`coursekit.plots`.
+The package also holds what a run needs around the loop: atomic checkpoints with exact
+resume (:mod:`.checkpoint`), DDP under ``torchrun`` (:mod:`.distributed`), the GPU fast path
+(:mod:`.fastpath`) and live curves in notebooks (:mod:`.live`).
 """
 
 from .callbacks import Callback, EarlyStopping

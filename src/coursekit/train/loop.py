@@ -10,7 +10,7 @@ test, epochs=3, optimizer=opt)`` and nothing more:
 * atomic checkpoints every N steps and at each epoch end; ``resume=True`` continues a killed
   run exactly where it stopped (same batches, same random numbers);
 * the fast path: bf16 autocast, channels_last, ``torch.compile``, non-blocking copies;
-* data parallelism under ``torchrun`` (see :mod:`coursekit.distributed`).
+* data parallelism under ``torchrun`` (see :mod:`coursekit.train.distributed`).
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ from torch.optim import lr_scheduler
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm.auto import tqdm
 
-from coursekit import checkpoint as ckpt
-from coursekit import distributed
 from coursekit.data import TensorLoader
 
+from . import checkpoint as ckpt
+from . import distributed
 from .callbacks import Callback
 from .fastpath import FastPath, resolve
 from .history import History
@@ -107,7 +107,7 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = 
     user_callbacks = list(callbacks)
     all_callbacks = list(user_callbacks)
     if live_plot and ctx.is_main:
-        from coursekit.plots import LivePlot  # matplotlib only when asked for
+        from .live import LivePlot  # matplotlib only when asked for
 
         all_callbacks.append(LivePlot())
     train_loader = _train_loader(train_loader, ctx)

@@ -24,7 +24,7 @@ import platformdirs
 import torch
 from torchvision import datasets
 
-from coursekit.augment import normalize
+from coursekit.data.augment import normalize
 
 DATA_ENV = "COURSEKIT_DATA"
 SUBSET_SEED = 20240917  # fixed, so a profile's subset is the same whatever the notebook seed
@@ -211,7 +211,7 @@ class TensorLoader:
 
     Iterating yields ``(x, y)`` with ``x`` float and normalised. Shuffling is seeded by
     ``seed + epoch`` so a resumed run sees the same order; call :meth:`set_epoch` (the
-    trainer does). ``augment`` takes and returns a float batch (see ``coursekit.augment``).
+    trainer does). ``augment`` takes and returns a float batch (see ``coursekit.data.augment``).
     """
 
     def __init__(self, data: TensorData, batch_size: int, *, shuffle: bool = False,
@@ -264,7 +264,7 @@ class TensorLoader:
 def loaders(profile, name: str | None = None, *, seed: int = 0,
             device: torch.device | str | None = None, root: str | Path | None = None,
             augment=None) -> tuple[TensorLoader, TensorLoader]:
-    """Train and test loaders sized by a :class:`~coursekit.profiles.Profile`."""
+    """Train and test loaders sized by a :class:`~coursekit.book.profiles.Profile`."""
     name = name or profile.dataset
     train = tensors(name, "train", root, size=profile.train_size)
     test = tensors(name, "test", root, size=profile.test_size)

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from coursekit.atomic import write_atomic
+from coursekit.util.atomic import write_atomic
 
 
 class CheckpointError(RuntimeError):

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from coursekit.profiles import select_device
+from coursekit.util.device import select_device
 
 
 @dataclass(frozen=True)

@@ -1,27 +1,28 @@
-"""Pictures of a training run: a static figure for the book and a live one for notebooks.
+"""Pictures of a training run: loss and accuracy curves from a ``History``.
 
 :func:`plot_history` returns a ``matplotlib.figure.Figure`` that pyplot no longer tracks,
 so a notebook shows it exactly once (as a cell's last expression or through ``display``)
-and ``fig.savefig`` works anywhere. :class:`LivePlot` (what
-``fit(..., live_plot=True)`` uses) redraws that figure in place after every epoch.
+and ``fig.savefig`` works anywhere. It reads the history by duck typing, so this layer
+never imports :mod:`coursekit.train` (whose ``LivePlot`` callback redraws it in place).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from coursekit.train import Callback, History
+from coursekit.viz.style import figsize
 
 PANELS = {"loss": ("train_loss", "val_loss"), "accuracy": ("train_acc", "val_acc")}
 
 
-def plot_history(history: History, *, axes: Sequence[Axes] | None = None,
+def plot_history(history: Any, *, axes: Sequence[Axes] | None = None,
                  title: str | None = None) -> Figure:
     """Loss and (for classification) accuracy per epoch, training and validation curves.
 
@@ -35,7 +36,7 @@ def plot_history(history: History, *, axes: Sequence[Axes] | None = None,
     if axes is None:
         # made through pyplot so a notebook's inline backend is active (it displays Figures),
         # then closed so pyplot does not show it a second time at the end of the cell
-        fig = plt.figure(figsize=(4.2 * len(panels), 3.2), layout="constrained")
+        fig = plt.figure(figsize=figsize(len(panels)), layout="constrained")
         plt.close(fig)
         axes = fig.subplots(1, len(panels), squeeze=False)[0]
     elif len(axes) < len(panels):
@@ -60,35 +61,3 @@ def plot_history(history: History, *, axes: Sequence[Axes] | None = None,
     if title:
         figure.suptitle(title)
     return figure
-
-
-def _in_notebook() -> bool:
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
-    return shell is not None and shell.__class__.__name__ == "ZMQInteractiveShell"
-
-
-class LivePlot(Callback):
-    """Redraw :func:`plot_history` in place after every epoch (notebooks only; else a no-op)."""
-
-    def __init__(self):
-        self._handle = None
-        self._figure: Figure | None = None
-
-    def on_epoch_end(self, epoch: int, history: History, model) -> None:
-        if not _in_notebook():
-            return None
-        from IPython.display import display
-
-        if self._figure is None:
-            self._figure = plot_history(history)
-            self._handle = display(self._figure, display_id=True)
-        else:
-            for ax in self._figure.axes:
-                ax.clear()
-            plot_history(history, axes=self._figure.axes)
-            self._handle.update(self._figure)
-        return None

@@ -14,7 +14,7 @@ import math
 import torch
 from torch.nn import functional as F
 
-from coursekit import conv
+from coursekit.scratch import conv
 
 
 def _pair(value: int | tuple[int, int], name: str) -> tuple[int, int]:

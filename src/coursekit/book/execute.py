@@ -16,8 +16,8 @@ from pathlib import Path
 import nbformat
 import papermill
 
-from coursekit import fingerprint
-from coursekit.profiles import PROFILE_ENV, resolve_name
+from coursekit.book import fingerprint
+from coursekit.book.profiles import PROFILE_ENV, resolve_name
 
 ROOT_MARKERS = ("_toc.yml", "pyproject.toml")
 CELL_METADATA_NOISE = ("papermill", "execution")  # per-cell timestamps: pure diff noise

@@ -85,15 +85,3 @@ def get_profile(name: str | None = "auto", **overrides: Any) -> Profile:
     """Return the settings for ``name`` (after ``COURSEKIT_PROFILE`` and ``auto``)."""
     profile = _PROFILES[resolve_name(name)]
     return replace(profile, **overrides) if overrides else profile
-
-
-def select_device(prefer: str | None = None) -> torch.device:
-    """CUDA if present, then Apple's MPS, else the CPU. ``prefer`` forces a device."""
-    if prefer:
-        return torch.device(prefer)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")

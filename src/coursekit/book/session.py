@@ -16,8 +16,10 @@ from datetime import datetime, timezone
 import torch
 
 from coursekit import __version__
-from coursekit.profiles import Profile, get_profile, select_device
-from coursekit.repro import seed_everything, set_deterministic
+from coursekit.book.profiles import Profile, get_profile
+from coursekit.util.device import select_device
+from coursekit.util.repro import seed_everything, set_deterministic
+from coursekit.viz.style import use_book_style
 
 
 @dataclass
@@ -55,8 +57,9 @@ class Session:
 
 
 def start(profile: str | None = "auto", seed: int = 0, *, deterministic: bool = True) -> Session:
-    """Resolve the profile, pick the device, seed everything and print the record."""
+    """Resolve the profile, pick the device, seed everything, style figures, print the record."""
     resolved = get_profile(profile)
+    use_book_style()
     seed_everything(seed)
     set_deterministic(deterministic)
     run = Session(

@@ -13,8 +13,8 @@ import sys
 import time
 from pathlib import Path
 
-from coursekit import fingerprint
-from coursekit.execute import chapters, execute_all, project_root
+from coursekit.book import fingerprint
+from coursekit.book.execute import chapters, execute_all, project_root
 
 
 def build_html(root: Path | None = None, *, strict: bool = True, fresh: bool = False) -> Path:
