@@ -86,3 +86,155 @@ def test_no_errors_and_no_hand_written_training_loops(path):
         steps = ".backward()" in cell.source and re.search(r"\.step\(\)", cell.source)
         assert not (loop and steps), "training goes through coursekit.train.fit, not a loop"
     assert len(json.dumps(nb)) < 3_000_000, "keep executed notebooks small (figures as PNG)"
+
+
+# --- What a reader sees (CONTRIBUTING.md, "The page a reader sees") -------------------------
+
+REMOVED = {"remove-cell"}
+NO_INPUT = {"remove-cell", "remove-input"}
+NO_OUTPUT = {"remove-cell", "remove-output"}
+MAX_LINE = 88
+MAX_FIGURE_PX = 800  # the text column shows about 750 px; wider figures shrink their text
+BOOKKEEPING = re.compile(r"\bglue\(|NBVAL|filterwarnings|find_spec\(|simplefilter\(")
+REF_ROLE = re.compile(r"\{(numref|ref)\}`(?:[^`<]*<)?([^`>]+)>?`")
+DOC_ROLE = re.compile(r"\{doc\}`(?:[^`<]*<)?([^`>]+)>?`")
+PLAIN_CHAPTER = re.compile(r"\b[Cc]hapters? \d+")
+GLUE_FIGURE = re.compile(r"```\{glue:figure\}\s*(\S+)\n((?::\w+:.*\n)*)(.*?)```", re.S)
+
+
+def _tags(cell):
+    return set(cell.metadata.get("tags", []))
+
+
+def _markdown(nb):
+    return "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+
+
+def _images(cell):
+    """Displayed image outputs (glued ones carry scrapbook metadata and are shown elsewhere)."""
+    return [o for o in cell.get("outputs", [])
+            if {"image/png", "image/svg+xml"} & set(o.get("data", {}))
+            and "scrapbook" not in o.get("metadata", {})]
+
+
+def _labels(path):
+    """Every label a chapter defines: figure names in cell metadata, `:name:` options and
+    ``(label)=`` targets in its markdown."""
+    nb = _load(path)
+    names = {c.metadata.get("mystnb", {}).get("figure", {}).get("name") for c in nb.cells}
+    markdown = _markdown(nb)
+    names |= set(re.findall(r"^:name:\s*(\S+)", markdown, re.M))
+    names |= set(re.findall(r"^\(([\w-]+)\)=", markdown, re.M))
+    return names - {None}
+
+
+ALL_LABELS = set().union(*(_labels(p) for p in CHAPTERS)) if CHAPTERS else set()
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_bookkeeping_cells_are_hidden_from_the_page(path):
+    code = _code(_load(path))
+    assert REMOVED <= _tags(code[0]), "the parameters cell is tagged remove-cell"
+    assert "remove-input" in _tags(code[1]), "the session cell shows its record, not its code"
+    assert "remove-input" in _tags(code[-1]), "run.finish() shows the wall time, not the code"
+    for cell in code:
+        if not _tags(cell) & NO_INPUT:
+            found = BOOKKEEPING.search(cell.source)
+            assert not found, (f"a visible cell shows bookkeeping ({found.group(0)!r}): move it "
+                               f"to a cell tagged remove-cell:\n{cell.source[:200]}")
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_visible_code_and_outputs_fit_the_text_column(path):
+    for cell in _code(_load(path)):
+        tags = _tags(cell)
+        if not tags & NO_INPUT:
+            for line in cell.source.splitlines():
+                assert len(line) <= MAX_LINE, f"code line over {MAX_LINE} characters: {line!r}"
+        if tags & NO_OUTPUT:
+            continue
+        for output in cell.get("outputs", []):
+            if output.get("name") == "stderr":
+                raise AssertionError(f"readers would see stderr: {output['text'][:200]!r}")
+            text = output.get("text") or output.get("data", {}).get("text/plain", "")
+            if output.get("output_type") != "stream" and set(output.get("data", {})) - {
+                    "text/plain"}:
+                continue  # shown as HTML or an image, not as text
+            for line in "".join(text).splitlines():
+                assert len(line) <= MAX_LINE, f"output line over {MAX_LINE} characters: {line!r}"
+
+
+def _png_width(data: str) -> int:
+    import base64
+    return int.from_bytes(base64.b64decode(data[:64])[16:20], "big")
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_every_figure_is_numbered_captioned_legible_and_referenced(path):
+    nb = _load(path)
+    markdown = _markdown(nb)
+    referenced = {label for _, label in REF_ROLE.findall(markdown)}
+    figures = []
+    for cell in _code(nb):
+        if _tags(cell) & NO_OUTPUT or not _images(cell):
+            continue
+        assert len(_images(cell)) == 1, "one figure per cell, so each gets its own number"
+        meta = cell.metadata.get("mystnb", {})
+        figure, image = meta.get("figure", {}), meta.get("image", {})
+        assert figure.get("caption", "").strip(), f"figure without a caption:\n{cell.source[:120]}"
+        assert figure.get("name", "").startswith("fig-"), "name figures fig-…, for {numref}"
+        assert image.get("alt", "").strip(), f"figure without alt text: {figure['name']}"
+        figures.append(figure["name"])
+        png = _images(cell)[0].get("data", {}).get("image/png")
+        if png:
+            assert _png_width(png) <= MAX_FIGURE_PX, (
+                f"{figure['name']} is {_png_width(png)} px wide: the page would shrink its "
+                f"text; use coursekit.viz.figsize")
+    for name, options, caption in GLUE_FIGURE.findall(markdown):
+        assert re.search(r"^:name:\s*fig-", options, re.M), f"glue:figure {name} needs :name:"
+        assert re.search(r"^:alt:\s*\S", options, re.M), f"glue:figure {name} needs :alt:"
+        assert caption.strip(), f"glue:figure {name} needs a caption"
+        figures.append(re.search(r"^:name:\s*(\S+)", options, re.M).group(1))
+    assert figures, "a chapter shows at least one numbered figure"
+    unreferenced = [f for f in figures if f not in referenced]
+    assert not unreferenced, f"figures the prose never refers to with {{numref}}: {unreferenced}"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_cross_references_resolve(path):
+    markdown = _markdown(_load(path))
+    for _, label in REF_ROLE.findall(markdown):
+        assert label in ALL_LABELS, f"dangling cross-reference: {label}"
+    for target in DOC_ROLE.findall(markdown):
+        base = (path.parent / target).with_suffix("")
+        assert any(base.with_suffix(s).exists() for s in (".ipynb", ".md")), (
+            f"{{doc}} link to a page that does not exist: {target}")
+    without_links = DOC_ROLE.sub("", markdown)
+    plain = PLAIN_CHAPTER.findall(without_links)
+    assert not plain, (f"{plain}: refer to an existing chapter with a {{doc}} link, and to a "
+                       "future one without a number")
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_sections_are_numbered_like_every_other_chapter(path):
+    number = int(path.name[:2])
+    headings = re.findall(r"^(#{1,2}) (.+)$", _markdown(_load(path)), re.M)
+    assert headings[0] == ("#", headings[0][1]) and headings[0][1].startswith(f"{number}. ")
+    sections = [text for level, text in headings[1:] if level == "##"]
+    numbered = [s for s in sections if s not in ("Summary", "Exercises")]
+    expected = [f"{number}.{k} " for k in range(1, len(numbered) + 1)]
+    assert [s[:len(e)] for s, e in zip(numbered, expected, strict=True)] == expected, numbered
+    assert sections[-1] == "Exercises"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_exercises_have_a_difficulty_and_a_worked_answer(path):
+    markdown = _markdown(_load(path))
+    exercises = markdown.split("\n## Exercises", 1)[1]
+    items = re.findall(r"^\d+\. (.*)$", exercises, re.M)
+    assert len(items) >= 3, "at least three exercises"
+    for item in items:
+        assert re.match(r"\*\*\[(★|★★|★★★)\]\*\*", item), (
+            f"start each exercise with its difficulty, **[★]** to **[★★★]**: {item[:60]}")
+    answers = re.findall(r"^\s*:::\{dropdown\} Answer", exercises, re.M)
+    assert len(answers) == len(items), "each exercise has a worked answer in a dropdown"
