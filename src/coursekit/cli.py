@@ -27,14 +27,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     build.set_defaults(func=_build)
 
     execute = subparsers.add_parser(
-        "execute", help="execute notebooks in a profile and stamp their fingerprint")
+        "execute", help="execute notebooks in a profile and stamp their fingerprint",
+        description="Execute notebooks with papermill and stamp their fingerprint. A run in "
+        "the committed profile (cpu) replaces the notebook; a run in any other profile is "
+        "written to _build/executed/PROFILE/NAME unless --in-place or --output says otherwise. "
+        "A failed run never replaces anything: it is kept in _build/failed/NAME.")
     execute.add_argument("notebooks", nargs="*", type=Path,
                          help="notebooks to run (default: every chapter under book/)")
     execute.add_argument("--profile", default="cpu", help="smoke | cpu | full | auto")
     execute.add_argument("--stale", action="store_true",
                          help="only the notebooks whose fingerprint no longer matches")
-    execute.add_argument("--output", type=Path,
-                         help="write the executed copy here (one notebook only)")
+    where = execute.add_mutually_exclusive_group()
+    where.add_argument("--output", type=Path,
+                       help="write the executed copy here (one notebook only)")
+    where.add_argument("--in-place", action="store_true",
+                       help="overwrite the notebooks even when --profile is not cpu")
     execute.set_defaults(func=_execute)
 
     stale = subparsers.add_parser("stale", help="list notebooks whose outputs are stale")
@@ -63,7 +70,7 @@ def _execute(args: argparse.Namespace) -> None:
         paths = [p for p in paths if fingerprint.stale_reasons(p, args.profile)]
     if not paths:
         print("Nothing to execute: every notebook is up to date.")
-    execute_all(paths, args.profile, output=args.output)
+    execute_all(paths, args.profile, output=args.output, in_place=args.in_place)
 
 
 def _stale(args: argparse.Namespace) -> None:

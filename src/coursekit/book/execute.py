@@ -1,13 +1,21 @@
 """Execute notebooks with papermill in a chosen profile and stamp their fingerprint.
 
 ``coursekit execute`` is how committed outputs are made; ``coursekit build --execute`` uses it
-too. A failing cell raises :class:`NotebookExecutionError` naming the notebook and the cell.
+too. Committed notebooks are only ever replaced by a complete, successful run:
+
+- papermill saves its work in progress in a temporary folder, never over the notebook;
+- a successful run is written atomically, over the notebook itself when it ran in the committed
+  profile (``cpu``) or when asked (``in_place``), else to ``_build/executed/PROFILE/NAME``;
+- a failing cell raises :class:`NotebookExecutionError` naming the notebook and the cell, and
+  the failed run (error banner included) is kept in ``_build/failed/NAME`` for inspection.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,20 +26,24 @@ import papermill
 
 from coursekit.book import fingerprint
 from coursekit.book.profiles import PROFILE_ENV, resolve_name
+from coursekit.util.atomic import write_atomic
 
 ROOT_MARKERS = ("_toc.yml", "pyproject.toml")
+COMMITTED_PROFILE = "cpu"  # the profile of the committed outputs (tests/test_stale_outputs.py)
+BUILD_DIR = "_build"
 CELL_METADATA_NOISE = ("papermill", "execution")  # per-cell timestamps: pure diff noise
 
 
 class NotebookExecutionError(RuntimeError):
-    """A cell failed; the message names the notebook, the cell and the error."""
+    """A cell failed; the message names the notebook, the cell, the error and the failed copy."""
 
 
 @dataclass
 class Result:
-    path: Path
+    path: Path  # where the executed notebook was written
     profile: str
     seconds: float
+    source: Path | None = None  # the notebook that ran (None: the same as ``path``)
 
 
 def project_root(start: Path | None = None) -> Path:
@@ -65,55 +77,124 @@ def _profile_env(profile: str) -> Iterator[None]:
             os.environ[PROFILE_ENV] = previous
 
 
-def execute(path: str | Path, profile: str = "cpu", output: str | Path | None = None,
-            timeout: int | None = None) -> Result:
-    """Run ``path`` top to bottom in ``profile``; write it (or ``output``) with a fingerprint."""
+def build_dir(path: Path) -> Path:
+    """``_build`` of the project holding ``path`` (of its folder, outside any project)."""
+    try:
+        return project_root(path.parent) / BUILD_DIR
+    except FileNotFoundError:
+        return path.parent / BUILD_DIR
+
+
+def destination(path: str | Path, profile: str, output: str | Path | None = None,
+                in_place: bool = False) -> Path:
+    """Where :func:`execute` writes the run of ``path`` in the (resolved) ``profile``.
+
+    ``output`` if given; the notebook itself in the committed profile or with ``in_place``;
+    otherwise ``_build/executed/PROFILE/NAME``, so that a quick run never replaces the
+    committed outputs.
+    """
     path = Path(path).resolve()
-    output = Path(output).resolve() if output else path
+    if output:
+        return Path(output).resolve()
+    if in_place or profile == COMMITTED_PROFILE:
+        return path
+    return build_dir(path) / "executed" / profile / path.name
+
+
+def execute(path: str | Path, profile: str = COMMITTED_PROFILE,
+            output: str | Path | None = None, timeout: int | None = None, *,
+            in_place: bool = False) -> Result:
+    """Run ``path`` top to bottom in ``profile``; write it with a fingerprint (see
+    :func:`destination` for where). On failure nothing is written there."""
+    path = Path(path).resolve()
     profile = resolve_name(profile, use_env=False)
+    target = destination(path, profile, output, in_place)
     start = time.perf_counter()
-    with _profile_env(profile):
-        try:
-            nb = papermill.execute_notebook(
-                str(path), str(output), parameters={"profile": profile},
-                cwd=str(path.parent), kernel_name="python3", progress_bar=False,
-                execution_timeout=timeout, report_mode=False,
-            )
-        except papermill.PapermillExecutionError as error:
-            raise NotebookExecutionError(_describe_failure(path, output, error)) from None
+    with tempfile.TemporaryDirectory(prefix="coursekit-execute-") as scratch:
+        running = Path(scratch) / path.name  # papermill saves here after every cell
+        with _profile_env(profile):
+            try:
+                nb = papermill.execute_notebook(
+                    str(path), str(running), parameters={"profile": profile},
+                    cwd=str(path.parent), kernel_name="python3", progress_bar=False,
+                    execution_timeout=timeout, report_mode=False,
+                )
+            except papermill.PapermillExecutionError as error:
+                kept = _keep_failed(running, path)
+                raise NotebookExecutionError(_describe_failure(path, kept, error)) from None
+            except BaseException:
+                _keep_failed(running, path)
+                raise
     seconds = time.perf_counter() - start
     _strip_noise(nb)
     fingerprint.stamp(nb, profile, seconds)
-    nbformat.write(nb, str(output))
-    return Result(output, profile, seconds)
+    write_atomic(target, _notebook_text(nb))
+    return Result(target, profile, seconds, source=path)
 
 
-def execute_all(paths: list[Path], profile: str = "cpu",
-                output: str | Path | None = None) -> float:
-    """Execute each notebook in turn, printing its time; return the total in seconds."""
+def execute_all(paths: list[Path], profile: str = COMMITTED_PROFILE,
+                output: str | Path | None = None, in_place: bool = True) -> float:
+    """Execute each notebook in turn, printing its time; return the total in seconds.
+
+    ``in_place`` defaults to True here because ``coursekit build --execute`` builds the book
+    from the notebooks it has just executed, whatever the profile; ``coursekit execute``
+    passes its ``--in-place`` flag instead.
+    """
     total = 0.0
     for path in paths:
-        result = execute(path, profile, output=output)
+        result = execute(path, profile, output=output, in_place=in_place)
         total += result.seconds
-        print(f"executed {path} in {result.seconds:6.1f} s ({result.profile} profile)",
-              flush=True)
+        line = f"executed {path} in {result.seconds:6.1f} s ({result.profile} profile)"
+        if result.path != Path(path).resolve():
+            line += f"\n  written to {_shown(result.path)}"
+            if not output:
+                line += (f"\n  {path} is unchanged (it keeps the {COMMITTED_PROFILE} "
+                         "profile's outputs; --in-place overwrites it)")
+        print(line, flush=True)
     return total
 
 
-def _describe_failure(path: Path, output: Path, error: papermill.PapermillExecutionError) -> str:
-    nb = nbformat.read(str(output), as_version=4)
-    # Count like a reader does: code cells only, papermill's injected parameters excluded.
-    # (Papermill also inserts an error banner cell, so match by source, not by index.)
-    code = fingerprint.code_cells(nb)
-    number, cell = next(
-        ((i + 1, c) for i, c in enumerate(code) if c.source == error.source), (None, None))
-    cell_id = cell.get("id", "?") if cell is not None else "?"
+def _shown(path: Path) -> str:
+    """``path`` relative to the current folder when it is below it."""
+    with contextlib.suppress(ValueError):
+        return str(path.relative_to(Path.cwd().resolve()))
+    return str(path)
+
+
+def _notebook_text(nb: nbformat.NotebookNode) -> str:
+    """Exactly what ``nbformat.write`` would put in the file."""
+    text = nbformat.writes(nb)
+    return text if text.endswith("\n") else text + "\n"
+
+
+def _keep_failed(running: Path, path: Path) -> Path | None:
+    """Move papermill's copy of a failed run to ``_build/failed/NAME``; return it (or None)."""
+    if not running.exists():
+        return None
+    kept = build_dir(path) / "failed" / path.name
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(str(running), str(kept))
+    return kept
+
+
+def _describe_failure(path: Path, kept: Path | None,
+                      error: papermill.PapermillExecutionError) -> str:
+    number, cell_id = None, "?"
+    if kept is not None:
+        nb = nbformat.read(str(kept), as_version=4)
+        # Count like a reader does: code cells only, papermill's injected parameters excluded.
+        # (Papermill also inserts an error banner cell, so match by source, not by index.)
+        code = fingerprint.code_cells(nb)
+        number, cell = next(
+            ((i + 1, c) for i, c in enumerate(code) if c.source == error.source), (None, None))
+        cell_id = cell.get("id", "?") if cell is not None else "?"
     first_line = (error.source or "").strip().splitlines()[:1]
     return (
         f"{path.name}: code cell {number} (cell id {cell_id}) failed with "
         f"{error.ename}: {error.evalue}\n"
         f"  cell starts: {first_line[0] if first_line else '<empty>'}\n"
-        f"  notebook: {path}"
+        f"  notebook: {path} (unchanged)\n"
+        f"  failed run, with the error: {_shown(kept) if kept else '(not saved)'}"
     )
 
 
