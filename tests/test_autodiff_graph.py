@@ -51,7 +51,8 @@ def test_matplotlib_fallback_is_used_without_dot(monkeypatch):
         draw(worked_example(), backend="graphviz")
 
 
-@pytest.mark.skipif(not has_graphviz(), reason="graphviz's dot program is not installed (apt-get install graphviz)")
+@pytest.mark.skipif(not has_graphviz(),
+                    reason="graphviz's dot program is not installed (apt-get install graphviz)")
 def test_graphviz_renders_svg_for_the_book():
     graph = draw(worked_example())
     assert "6. f\ndata 3.68\ngrad 1" in graph.source

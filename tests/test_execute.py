@@ -118,3 +118,12 @@ def test_cli_reports_a_failure_without_touching_the_notebook(project):
         cli.main(["execute", str(path)])
     assert "ZeroDivisionError" in str(info.value) and "_build/failed/" in str(info.value)
     assert path.read_bytes() == before
+
+
+def test_an_unknown_profile_is_refused_before_anything_runs(project):
+    path = _chapter(project)
+    before = path.read_bytes()
+    with pytest.raises(SystemExit) as info:
+        cli.main(["execute", str(path), "--profile", "fast"])
+    assert "Unknown profile 'fast'" in str(info.value)
+    assert path.read_bytes() == before and not (project / "_build").exists()

@@ -62,15 +62,17 @@ def _build(args: argparse.Namespace) -> None:
 def _execute(args: argparse.Namespace) -> None:
     from coursekit.book import fingerprint
     from coursekit.book.execute import chapters, execute_all, project_root
+    from coursekit.book.profiles import resolve_name
 
     if args.output and len(args.notebooks) != 1:
         sys.exit("--output needs exactly one notebook")
+    profile = resolve_name(args.profile, use_env=False)  # auto -> full or cpu
     paths = args.notebooks or chapters(project_root())
     if args.stale:
-        paths = [p for p in paths if fingerprint.stale_reasons(p, args.profile)]
+        paths = [p for p in paths if fingerprint.stale_reasons(p, profile)]
     if not paths:
         print("Nothing to execute: every notebook is up to date.")
-    execute_all(paths, args.profile, output=args.output, in_place=args.in_place)
+    execute_all(paths, profile, output=args.output, in_place=args.in_place)
 
 
 def _stale(args: argparse.Namespace) -> None:
