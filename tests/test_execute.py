@@ -109,6 +109,9 @@ def test_a_failing_run_replaces_nothing_and_is_kept_in_build_failed(project, pro
     failed = nbformat.read(kept, as_version=4)
     assert any(o.get("ename") == "ValueError" for c in failed.cells if c.cell_type == "code"
                for o in c.get("outputs", []))
+    _chapter(project)  # fixed: the next successful run removes the failed copy
+    execute.execute(path, profile, in_place=True)
+    assert not kept.exists() and "ran in" in _printed(path)
 
 
 def test_cli_reports_a_failure_without_touching_the_notebook(project):

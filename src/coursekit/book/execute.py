@@ -129,6 +129,7 @@ def execute(path: str | Path, profile: str = COMMITTED_PROFILE,
     _strip_noise(nb)
     fingerprint.stamp(nb, profile, seconds)
     write_atomic(target, _notebook_text(nb))
+    _failed_copy(path).unlink(missing_ok=True)  # an earlier failure, now fixed
     return Result(target, profile, seconds, source=path)
 
 
@@ -167,11 +168,15 @@ def _notebook_text(nb: nbformat.NotebookNode) -> str:
     return text if text.endswith("\n") else text + "\n"
 
 
+def _failed_copy(path: Path) -> Path:
+    return build_dir(path) / "failed" / path.name
+
+
 def _keep_failed(running: Path, path: Path) -> Path | None:
     """Move papermill's copy of a failed run to ``_build/failed/NAME``; return it (or None)."""
     if not running.exists():
         return None
-    kept = build_dir(path) / "failed" / path.name
+    kept = _failed_copy(path)
     kept.parent.mkdir(parents=True, exist_ok=True)
     shutil.move(str(running), str(kept))
     return kept
