@@ -5,6 +5,7 @@ A run in the committed profile (cpu) replaces the notebook; a run in another pro
 kept in ``_build/failed/NAME``. Each test runs a tiny notebook (no torch) in a tiny project.
 """
 
+import os
 from pathlib import Path
 
 import nbformat
@@ -130,3 +131,19 @@ def test_an_unknown_profile_is_refused_before_anything_runs(project):
         cli.main(["execute", str(path), "--profile", "fast"])
     assert "Unknown profile 'fast'" in str(info.value)
     assert path.read_bytes() == before and not (project / "_build").exists()
+
+
+def test_injected_parameters_are_hidden_and_figures_survive_a_non_interactive_backend(
+        project, monkeypatch):
+    """CI exports MPLBACKEND=Agg; the executed chapter must still hold its figures, and
+    papermill's injected cell must not show on the page."""
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    path = _chapter(project, "import matplotlib.pyplot as plt\nplt.plot([0, 1])\nplt.show()")
+    execute.execute(path, "smoke", in_place=True)
+    nb = nbformat.read(path, as_version=4)
+    injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert injected and all("remove-cell" in c.metadata.tags for c in injected)
+    images = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+              if "image/png" in o.get("data", {})]
+    assert len(images) == 1
+    assert os.environ["MPLBACKEND"] == "Agg"  # restored for the caller

@@ -64,17 +64,25 @@ def chapters(root: Path) -> list[Path]:
 
 
 @contextlib.contextmanager
-def _profile_env(profile: str) -> Iterator[None]:
-    """The kernel inherits our environment; make the profile override agree with ``profile``."""
-    previous = os.environ.get(PROFILE_ENV)
-    os.environ[PROFILE_ENV] = profile
+def _kernel_env(profile: str) -> Iterator[None]:
+    """The kernel inherits our environment: make the profile override agree with ``profile``,
+    and drop ``MPLBACKEND`` (a non-interactive backend such as Agg, as CI sets, would stop the
+    kernel's inline backend from putting any figure into the notebook)."""
+    wanted = {PROFILE_ENV: profile, "MPLBACKEND": None}
+    previous = {name: os.environ.get(name) for name in wanted}
+    _set_env(wanted)
     try:
         yield
     finally:
-        if previous is None:
-            os.environ.pop(PROFILE_ENV, None)
+        _set_env(previous)
+
+
+def _set_env(values: dict[str, str | None]) -> None:
+    for name, value in values.items():
+        if value is None:
+            os.environ.pop(name, None)
         else:
-            os.environ[PROFILE_ENV] = previous
+            os.environ[name] = value
 
 
 def build_dir(path: Path) -> Path:
@@ -112,7 +120,7 @@ def execute(path: str | Path, profile: str = COMMITTED_PROFILE,
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="coursekit-execute-") as scratch:
         running = Path(scratch) / path.name  # papermill saves here after every cell
-        with _profile_env(profile):
+        with _kernel_env(profile):
             try:
                 nb = papermill.execute_notebook(
                     str(path), str(running), parameters={"profile": profile},
@@ -204,7 +212,11 @@ def _describe_failure(path: Path, kept: Path | None,
 
 
 def _strip_noise(nb: nbformat.NotebookNode) -> None:
+    """Drop per-run timestamps, and keep papermill's injected parameters off the page."""
     for cell in nb.cells:
+        tags = cell.metadata.get("tags", [])
+        if fingerprint.INJECTED_TAG in tags and "remove-cell" not in tags:
+            cell.metadata["tags"] = [*tags, "remove-cell"]
         for key in CELL_METADATA_NOISE:
             cell.metadata.pop(key, None)
     nb.metadata.get("papermill", {}).pop("start_time", None)
