@@ -13,7 +13,8 @@ images and works for any number of spatial dimensions (:func:`conv1d`, :func:`co
 :func:`conv3d`). PyTorch's layers compute the same thing (a cross-correlation, without
 flipping the filter), so both are checked against ``torch.nn.functional`` in the tests.
 
-:func:`output_size` and :func:`conv_params` are the two formulas to know by heart.
+:func:`output_size` and :func:`conv_params` are the two formulas to know by heart;
+:func:`receptive_field` says how much of the input one output pixel of a stack of layers sees.
 """
 
 from __future__ import annotations
@@ -61,6 +62,28 @@ def conv_params(c_in: int, c_out: int, f1: int, f2: int | None = None, bias: boo
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}.")
     return f1 * f2 * c_in * c_out + (c_out if bias else 0)
+
+
+def receptive_field(kernel_sizes: Sequence[int], strides: Sequence[int] | None = None) -> int:
+    """Side of the input window that one output pixel of a stack of conv layers depends on.
+
+    Layer ``l`` (filter ``F_l``, stride ``S_l``) widens the window by ``F_l - 1`` steps of
+    its own input, and one step there is ``S_1 * ... * S_{l-1}`` input pixels, so
+    ``r = 1 + sum_l (F_l - 1) * prod_{k<l} S_k``. Padding moves the window, not its size.
+    """
+    strides = [1] * len(kernel_sizes) if strides is None else list(strides)
+    if len(strides) != len(kernel_sizes):
+        raise ValueError(f"need one stride per layer: {len(kernel_sizes)} filter sizes but "
+                         f"{len(strides)} strides.")
+    for name, values in (("filter size", kernel_sizes), ("stride", strides)):
+        for value in values:
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    size, step = 1, 1  # window side and the input distance between neighbouring positions
+    for f, s in zip(kernel_sizes, strides, strict=True):
+        size += (f - 1) * step
+        step *= s
+    return size
 
 
 def zero_pad(x: torch.Tensor, padding: Sequence[int]) -> torch.Tensor:
