@@ -23,7 +23,7 @@ def test_image_grid_draws_one_titled_panel_per_image_without_ticks():
     assert all(not ax.get_xticks().size and not ax.get_yticks().size for ax in axes)
     assert axes[0].get_ylabel() == "a" and axes[2].get_ylabel() == "b"
     assert axes[1].images[0].norm.vmin == -1 and axes[1].images[0].norm.vmax == 1
-    assert fig.get_figwidth() <= MAX_WIDTH_INCHES + 0.3
+    assert fig.get_figwidth() <= MAX_WIDTH_INCHES
 
 
 def test_image_grid_annotates_values_in_readable_colours():
@@ -31,6 +31,8 @@ def test_image_grid_annotates_values_in_readable_colours():
     fig = viz.image_grid([matrix], annotate=True, cmap="gray", limits=(0, 9))
     texts = {t.get_text(): t.get_color() for t in fig.axes[0].texts}
     assert texts == {"0": "white", "9": "black", "4": "white", "1": "white"}
+    tiny = viz.image_grid([np.array([[-0.0004, -0.5]])], annotate=True, fmt="{:.2f}")
+    assert [t.get_text() for t in tiny.axes[0].texts] == ["0.00", "-0.50"]
 
 
 def test_image_grid_proportional_columns_follow_the_array_widths():

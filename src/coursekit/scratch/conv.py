@@ -99,11 +99,11 @@ def zero_pad(x: torch.Tensor, padding: Sequence[int]) -> torch.Tensor:
 
 def convnd(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
            stride: IntOrTuple = 1, padding: IntOrTuple = 0) -> torch.Tensor:
-    """N-dimensional convolution (N = ``weight.dim() - 2``) straight from the index formula.
+    """N-dimensional convolution (N = ``weight.dim() - 2``) from the index formula.
 
     ``x`` is ``B x C_in x (spatial...)``, ``weight`` is ``C_out x C_in x (filter...)``,
-    ``bias`` is ``C_out`` or ``None``. For each filter offset we take the strided window of
-    the padded input that this offset meets at every output position, and add
+    ``bias`` is ``C_out`` or ``None``. For each filter offset we take the strided window
+    of the padded input that this offset meets at every output position, and add
     ``sum_g w[l, g, offset] * window[k, g, ...]`` to the output.
     """
     n, kernel, stride, padding = _check(x, weight, bias, stride, padding)
@@ -116,7 +116,8 @@ def convnd(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
         window = tuple(slice(a, a + s * (o - 1) + 1, s)
                        for a, s, o in zip(offset, stride, sizes, strict=True))
         w_offset = weight[(..., *offset)]  # C_out x C_in
-        y += torch.einsum("lg,kg...->kl...", w_offset, x[(slice(None), slice(None), *window)])
+        patches = x[(slice(None), slice(None), *window)]  # B x C_in x (output size...)
+        y += torch.einsum("lg,kg...->kl...", w_offset, patches)
     if bias is not None:
         y += bias.view(1, -1, *([1] * n))
     return y
@@ -140,9 +141,10 @@ def conv3d(x, weight, bias=None, stride: IntOrTuple = 1, padding: IntOrTuple = 0
     return convnd(x, weight, bias, stride, padding)
 
 
-def conv2d_loops(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
-                 stride: IntOrTuple = 1, padding: IntOrTuple = 0) -> torch.Tensor:
-    """The definition with one Python loop per index. Slow: for tiny tensors and for reading."""
+def conv2d_loops(x: torch.Tensor, weight: torch.Tensor,
+                 bias: torch.Tensor | None = None, stride: IntOrTuple = 1,
+                 padding: IntOrTuple = 0) -> torch.Tensor:
+    """The definition with one Python loop per index. Slow: only for tiny tensors."""
     _expect_dims(weight, 2)
     _, (f1, f2), (s1, s2), padding = _check(x, weight, bias, stride, padding)
     batch, c_in, m, n = x.shape
@@ -152,7 +154,8 @@ def conv2d_loops(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | Non
     X = zero_pad(x, padding).tolist()
     w = weight.tolist()
     b = bias.tolist() if bias is not None else [0.0] * c_out
-    Y = [[[[0.0] * n_out for _ in range(m_out)] for _ in range(c_out)] for _ in range(batch)]
+    Y = [[[[0.0] * n_out for _ in range(m_out)] for _ in range(c_out)]
+         for _ in range(batch)]
     for k in range(batch):
         for ell in range(c_out):
             for i in range(m_out):

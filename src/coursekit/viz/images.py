@@ -57,12 +57,14 @@ def image_grid(images: Sequence[Any], *, titles: Sequence[str] | None = None,
     if proportional:
         widths = [max((a.shape[1] for a in arrays[c::ncols] if a is not None), default=1)
                   for c in range(ncols)]
-    scale = min(panel_width, MAX_WIDTH_INCHES / ncols) * ncols / sum(widths)
+    label_room = 0.3 if row_labels is not None else 0.0
+    available = MAX_WIDTH_INCHES - label_room
+    scale = min(panel_width, available / ncols) * ncols / sum(widths)
     heights = [max((a.shape[0] * scale * w / a.shape[1]
                     for a, w in zip(arrays[r * ncols:(r + 1) * ncols], widths, strict=False)
                     if a is not None), default=0.5) for r in range(nrows)]
     title_room = 0.35 if any(titles) else 0.1
-    size = (scale * sum(widths) + (0.3 if row_labels else 0.0),
+    size = (scale * sum(widths) + label_room,
             sum(heights) + title_room * nrows + (0.35 if suptitle else 0.0))
     # made through pyplot so the inline backend displays it, then closed so it shows once
     fig = plt.figure(figsize=size, layout="constrained")
@@ -73,6 +75,8 @@ def image_grid(images: Sequence[Any], *, titles: Sequence[str] | None = None,
         ax.set_xticks([])
         ax.set_yticks([])
         ax.grid(False)
+        for spine in ax.spines.values():  # a thin frame on all four sides
+            spine.set(visible=True, linewidth=0.8, color="0.6")
         if k >= n or arrays[k] is None:
             ax.set_axis_off()
             continue
@@ -85,7 +89,7 @@ def image_grid(images: Sequence[Any], *, titles: Sequence[str] | None = None,
             for (r, c), value in np.ndenumerate(array):
                 red, green, blue, _ = colormap(norm(value))
                 dark = 0.299 * red + 0.587 * green + 0.114 * blue < 0.5
-                ax.text(c, r, fmt.format(value), ha="center", va="center", fontsize=fontsize,
+                ax.text(c, r, _format(fmt, value), ha="center", va="center", fontsize=fontsize,
                         color="white" if dark else "black")
     if row_labels is not None:
         for ax, label in zip(axes[:, 0], row_labels, strict=True):
@@ -93,6 +97,14 @@ def image_grid(images: Sequence[Any], *, titles: Sequence[str] | None = None,
     if suptitle:
         fig.suptitle(suptitle, fontsize=11)
     return fig
+
+
+def _format(fmt: str, value: float) -> str:
+    """``fmt.format(value)``, without the minus sign of a value that rounds to zero."""
+    text = fmt.format(value)
+    if text.startswith("-") and not text.strip("-0.,"):
+        return text[1:]
+    return text
 
 
 def _as_2d(image: Any) -> np.ndarray:
