@@ -200,3 +200,55 @@ def test_dimension_specific_wrappers_check_the_weight():
         conv.conv2d(torch.zeros(1, 1, 5), torch.zeros(1, 1, 3))
     with pytest.raises(ValueError, match="stride needs one value per spatial dimension"):
         conv.conv2d(torch.zeros(1, 1, 5, 5), torch.zeros(1, 1, 3, 3), stride=(1, 1, 1))
+
+
+def _window_of_nonzero_gradient(kernel_sizes, strides, size=23):
+    """Rows and columns of the input that the centre output pixel of a stack depends on."""
+    layers = [nn.Conv2d(1, 1, f, stride=s, bias=False, dtype=torch.float64)
+              for f, s in zip(kernel_sizes, strides, strict=True)]
+    for layer in layers:
+        nn.init.constant_(layer.weight, 1.0)  # positive weights: no cancellation
+    x = torch.zeros(1, 1, size, size, dtype=torch.float64, requires_grad=True)
+    y = nn.Sequential(*layers)(x)
+    centre = y.shape[-1] // 2
+    (grad,) = torch.autograd.grad(y[0, 0, centre, centre], x)
+    rows = grad[0, 0].abs().sum(dim=1).nonzero().flatten()
+    cols = grad[0, 0].abs().sum(dim=0).nonzero().flatten()
+    assert grad[0, 0, rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1].gt(0).all()  # a full square
+    return rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
+
+
+@pytest.mark.parametrize("kernel_sizes, strides", [
+    ([3], [1]), ([3, 3], [1, 1]), ([3, 3, 3], [1, 1, 1]), ([5, 3], [1, 1]),
+    ([3, 3], [2, 1]), ([3, 3, 3], [2, 2, 1]), ([1, 3], [1, 1]), ([2, 2, 2], [2, 2, 2]),
+])
+def test_receptive_field_is_where_the_gradient_is_nonzero(kernel_sizes, strides):
+    side = conv.receptive_field(kernel_sizes, strides)
+    assert _window_of_nonzero_gradient(kernel_sizes, strides) == (side, side)
+
+
+def test_receptive_field_of_stacked_3x3_layers_and_errors():
+    assert [conv.receptive_field([3] * depth) for depth in range(1, 5)] == [3, 5, 7, 9]
+    assert conv.receptive_field([1, 1, 1]) == 1
+    with pytest.raises(ValueError, match="one stride per layer"):
+        conv.receptive_field([3, 3], [1])
+    with pytest.raises(ValueError, match="stride must be a positive integer"):
+        conv.receptive_field([3], [0])
+
+
+def test_multichannel_output_is_a_sum_of_single_channel_convolutions():
+    x, w, b = _randn(2, 3, 8, 8, seed=1), _randn(4, 3, 3, 3, seed=2), _randn(4, seed=3)
+    y = conv.conv2d(x, w, b, padding=1)
+    torch.testing.assert_close(y, F.conv2d(x, w, b, padding=1))
+    for ell in range(4):
+        parts = sum(conv.conv2d(x[:, g:g + 1], w[ell:ell + 1, g:g + 1], padding=1)
+                    for g in range(3))
+        torch.testing.assert_close(y[:, ell:ell + 1], parts + b[ell])
+
+
+def test_1x1_convolution_is_a_linear_layer_on_every_pixel():
+    x, linear = _randn(2, 5, 4, 6, seed=4), nn.Linear(5, 3, dtype=torch.float64)
+    with torch.no_grad():
+        by_conv = conv.conv2d(x, linear.weight.view(3, 5, 1, 1), linear.bias)
+        by_linear = linear(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+    torch.testing.assert_close(by_conv, by_linear)

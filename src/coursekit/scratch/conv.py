@@ -13,7 +13,8 @@ images and works for any number of spatial dimensions (:func:`conv1d`, :func:`co
 :func:`conv3d`). PyTorch's layers compute the same thing (a cross-correlation, without
 flipping the filter), so both are checked against ``torch.nn.functional`` in the tests.
 
-:func:`output_size` and :func:`conv_params` are the two formulas to know by heart.
+:func:`output_size` and :func:`conv_params` are the two formulas to know by heart;
+:func:`receptive_field` says how much of the input one output pixel of a stack of layers sees.
 """
 
 from __future__ import annotations
@@ -63,6 +64,28 @@ def conv_params(c_in: int, c_out: int, f1: int, f2: int | None = None, bias: boo
     return f1 * f2 * c_in * c_out + (c_out if bias else 0)
 
 
+def receptive_field(kernel_sizes: Sequence[int], strides: Sequence[int] | None = None) -> int:
+    """Side of the input window that one output pixel of a stack of conv layers depends on.
+
+    Layer ``l`` (filter ``F_l``, stride ``S_l``) widens the window by ``F_l - 1`` steps of
+    its own input, and one step there is ``S_1 * ... * S_{l-1}`` input pixels, so
+    ``r = 1 + sum_l (F_l - 1) * prod_{k<l} S_k``. Padding moves the window, not its size.
+    """
+    strides = [1] * len(kernel_sizes) if strides is None else list(strides)
+    if len(strides) != len(kernel_sizes):
+        raise ValueError(f"need one stride per layer: {len(kernel_sizes)} filter sizes but "
+                         f"{len(strides)} strides.")
+    for name, values in (("filter size", kernel_sizes), ("stride", strides)):
+        for value in values:
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    size, step = 1, 1  # window side and the input distance between neighbouring positions
+    for f, s in zip(kernel_sizes, strides, strict=True):
+        size += (f - 1) * step
+        step *= s
+    return size
+
+
 def zero_pad(x: torch.Tensor, padding: Sequence[int]) -> torch.Tensor:
     """Surround each of the last ``len(padding)`` dimensions with ``padding[d]`` zeros per side."""
     n = len(padding)
@@ -76,11 +99,11 @@ def zero_pad(x: torch.Tensor, padding: Sequence[int]) -> torch.Tensor:
 
 def convnd(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
            stride: IntOrTuple = 1, padding: IntOrTuple = 0) -> torch.Tensor:
-    """N-dimensional convolution (N = ``weight.dim() - 2``) straight from the index formula.
+    """N-dimensional convolution (N = ``weight.dim() - 2``) from the index formula.
 
     ``x`` is ``B x C_in x (spatial...)``, ``weight`` is ``C_out x C_in x (filter...)``,
-    ``bias`` is ``C_out`` or ``None``. For each filter offset we take the strided window of
-    the padded input that this offset meets at every output position, and add
+    ``bias`` is ``C_out`` or ``None``. For each filter offset we take the strided window
+    of the padded input that this offset meets at every output position, and add
     ``sum_g w[l, g, offset] * window[k, g, ...]`` to the output.
     """
     n, kernel, stride, padding = _check(x, weight, bias, stride, padding)
@@ -93,7 +116,8 @@ def convnd(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
         window = tuple(slice(a, a + s * (o - 1) + 1, s)
                        for a, s, o in zip(offset, stride, sizes, strict=True))
         w_offset = weight[(..., *offset)]  # C_out x C_in
-        y += torch.einsum("lg,kg...->kl...", w_offset, x[(slice(None), slice(None), *window)])
+        patches = x[(slice(None), slice(None), *window)]  # B x C_in x (output size...)
+        y += torch.einsum("lg,kg...->kl...", w_offset, patches)
     if bias is not None:
         y += bias.view(1, -1, *([1] * n))
     return y
@@ -117,9 +141,10 @@ def conv3d(x, weight, bias=None, stride: IntOrTuple = 1, padding: IntOrTuple = 0
     return convnd(x, weight, bias, stride, padding)
 
 
-def conv2d_loops(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
-                 stride: IntOrTuple = 1, padding: IntOrTuple = 0) -> torch.Tensor:
-    """The definition with one Python loop per index. Slow: for tiny tensors and for reading."""
+def conv2d_loops(x: torch.Tensor, weight: torch.Tensor,
+                 bias: torch.Tensor | None = None, stride: IntOrTuple = 1,
+                 padding: IntOrTuple = 0) -> torch.Tensor:
+    """The definition with one Python loop per index. Slow: only for tiny tensors."""
     _expect_dims(weight, 2)
     _, (f1, f2), (s1, s2), padding = _check(x, weight, bias, stride, padding)
     batch, c_in, m, n = x.shape
@@ -129,7 +154,8 @@ def conv2d_loops(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | Non
     X = zero_pad(x, padding).tolist()
     w = weight.tolist()
     b = bias.tolist() if bias is not None else [0.0] * c_out
-    Y = [[[[0.0] * n_out for _ in range(m_out)] for _ in range(c_out)] for _ in range(batch)]
+    Y = [[[[0.0] * n_out for _ in range(m_out)] for _ in range(c_out)]
+         for _ in range(batch)]
     for k in range(batch):
         for ell in range(c_out):
             for i in range(m_out):
