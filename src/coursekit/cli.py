@@ -85,7 +85,7 @@ def _stale(args: argparse.Namespace) -> None:
         reasons = fingerprint.stale_reasons(path)
         if reasons:
             bad += 1
-            print(f"{path.relative_to(root)}: " + "; ".join(reasons))
+            print(f"{path.relative_to(root)}: " + "; ".join(reasons), flush=True)
     if bad:
         sys.exit(f"{bad} stale notebook(s). Regenerate: coursekit execute --stale --profile cpu")
     print("Every chapter's outputs match its code.")
