@@ -69,3 +69,13 @@ def test_detach_makes_a_leaf_that_stops_the_gradient():
     x.zero_grad()
     (x * y).backward()
     assert x.grad == 27.0  # d(x^3)/dx = 3 x^2
+
+
+def test_float_reads_the_data_without_growing_the_graph():
+    x = Value(2.0)
+    r = x
+    while float(r) < 100:  # control flow on plain numbers: the graph has only the products
+        r = r * x
+    assert float(r) == 128.0 and len(r.topological_order()) == 7
+    r.backward()
+    assert x.grad == 7 * 2.0**6

@@ -3,7 +3,8 @@
 :func:`saved_tensors` records, through ``torch.autograd.graph.saved_tensors_hooks``, every
 tensor the operations of a forward pass keep alive for the backward pass (the memory price of
 reverse mode). :func:`layer_jacobians` evaluates ``J_1, ..., J_L`` of a composition of layers
-along a forward pass, the input of :func:`.chain.multiply`.
+along a forward pass, the input of :func:`.chain.multiply`. :func:`flops` counts the
+floating-point operations of the matrix products a function runs.
 """
 
 from __future__ import annotations
@@ -12,14 +13,15 @@ from collections.abc import Callable, Iterable, Sequence
 
 import torch
 from torch.func import jacrev
+from torch.utils.flop_counter import FlopCounterMode
 
 
 def saved_tensors(fn: Callable[[], object], exclude: Iterable[torch.Tensor] = ()):
-    """Run ``fn()``; return its result and the distinct tensors autograd saved for backward.
+    """Run ``fn()``; return its result and the tensors autograd saved for backward.
 
-    Tensors sharing storage with one of ``exclude`` (e.g. ``model.parameters()``, which are in
-    memory anyway) are left out; a tensor saved by two operations is listed once. Under
-    ``torch.no_grad()`` nothing is recorded, so the list is empty.
+    Tensors sharing storage with one of ``exclude`` (e.g. ``model.parameters()``, in
+    memory anyway) are left out; a tensor saved by two operations is listed once.
+    Under ``torch.no_grad()`` nothing is recorded, so the list is empty.
     """
     skip = {t.data_ptr() for t in exclude}
     saved: dict[int, torch.Tensor] = {}
@@ -52,3 +54,13 @@ def layer_jacobians(layers: Sequence[Callable], h: torch.Tensor) -> list[torch.T
         jacobians.append(jacrev(layer)(h).reshape(-1, h.numel()))
         h = layer(h)
     return jacobians
+
+
+def flops(fn: Callable[[], object]) -> int:
+    """FLOPs of the matrix products and convolutions ``fn()`` runs (``FlopCounterMode``).
+
+    Two per multiply-add; element-wise operations and pooling count as zero.
+    """
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops()

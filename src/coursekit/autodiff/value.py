@@ -127,6 +127,10 @@ class Value:
     def relu(self):
         return apply(ops.relu, (self,), "relu")
 
+    def __float__(self) -> float:
+        """The plain number, e.g. for a loop's test: reading it records nothing in the graph."""
+        return self.data
+
     def detach(self) -> Value:
         """A new leaf with the same data: what is computed from it sends no gradient back here."""
         return Value(self.data, self.label)
@@ -170,8 +174,8 @@ class BackwardStep(NamedTuple):
 def backprop(output: Value, seed: float = 1.0) -> Iterator[BackwardStep]:
     """Run the backward pass from ``output``, yielding each update as it is made.
 
-    The gradients of this pass are collected in ``g`` and added to the nodes' ``.grad`` once
-    the pass is complete (so exhaust the iterator, as :meth:`Value.backward` does).
+    The gradients of this pass are collected in ``g`` and added to the nodes' ``.grad``
+    once the pass is complete (so exhaust the iterator, as :meth:`Value.backward` does).
     """
     order = output.topological_order()
     g = dict.fromkeys(order, 0.0)  # g[:] = 0
