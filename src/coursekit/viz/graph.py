@@ -7,8 +7,9 @@ Value nodes carry the step numbers of the step tables (:mod:`coursekit.autodiff.
 inputs at step 0, then one node per step in topological order, and, once gradients are drawn,
 the primed step at which the backward pass completes the node's gradient. PyTorch's backward
 nodes are numbered ``1'``, ``2'``, ... in an order the backward pass can run them (each after
-every node that sends it a gradient), below the output's seed ``0'``. Large graphs read better
-top to bottom (``direction="TB"``, the default for PyTorch's graphs).
+every node that sends it a gradient), below the output's seed ``0'``. Graphs are drawn top to
+bottom by default (``direction="TB"``), which keeps them narrow enough for a page; pass
+``direction="LR"`` for left to right.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ class Drawing:
     """
 
     title: str = ""
-    direction: str = "LR"
+    direction: str = "TB"
     nodes: dict[str, tuple[str, str, str]] = field(default_factory=dict)
     edges: list[tuple[str, str]] = field(default_factory=list)
 
@@ -47,7 +48,7 @@ def has_graphviz() -> bool:
     return shutil.which("dot") is not None
 
 
-def draw(output: Value, backend: str = "auto", grads: bool = True, direction: str = "LR"):
+def draw(output: Value, backend: str = "auto", grads: bool = True, direction: str = "TB"):
     """Draw the graph that computed ``output``: a ``graphviz.Digraph`` or a matplotlib Figure."""
     return render(value_drawing(output, grads=grads, direction=direction), backend)
 
@@ -62,7 +63,7 @@ def draw_torch(tensor, backend: str = "auto", names: dict | None = None,
     return render(torch_drawing(tensor, names=names, direction=direction), backend)
 
 
-def value_drawing(output: Value, grads: bool = True, direction: str = "LR") -> Drawing:
+def value_drawing(output: Value, grads: bool = True, direction: str = "TB") -> Drawing:
     """Value boxes (name, table steps, data, grad) with a small op node before each result.
 
     A node at forward step ``k`` of :func:`~coursekit.autodiff.tables.forward_table` gets its
