@@ -155,7 +155,7 @@ def to_graphviz(drawing: Drawing):
 
     dot = graphviz.Digraph(
         graph_attr={"rankdir": drawing.direction, "label": drawing.title,
-                    "fontname": "Helvetica"}
+                    "fontname": "Helvetica", "ranksep": "0.3", "nodesep": "0.3"}
     )
     for node_id, (label, shape, colour) in drawing.nodes.items():
         style = "rounded,filled" if shape == "box" else "filled"
