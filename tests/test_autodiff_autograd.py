@@ -7,7 +7,7 @@ import torch
 from torch.nn import functional as F
 
 from coursekit.autodiff import chain
-from coursekit.autodiff.autograd import layer_jacobians, nbytes, saved_tensors
+from coursekit.autodiff.autograd import flops, layer_jacobians, nbytes, saved_tensors
 from coursekit.models.mlp import mlp
 
 
@@ -44,3 +44,14 @@ def test_layer_jacobians_multiply_to_the_jacobian_of_the_composition():
         torch.testing.assert_close(product, whole)
     with pytest.raises(ValueError, match="at least one layer"):
         layer_jacobians([], h)
+
+
+def test_flops_counts_two_per_multiply_add_of_matrix_products_only():
+    layer = torch.nn.Linear(5, 3)
+    x = torch.randn(4, 5)
+    assert flops(lambda: layer(x)) == 2 * 4 * 5 * 3
+    assert flops(lambda: torch.relu(x).exp().sum()) == 0
+    # backward: one product for the weight's gradient, a second only if the input needs one
+    assert flops(layer(x).sum().backward) == 2 * 4 * 5 * 3
+    x.requires_grad_()
+    assert flops(layer(x).sum().backward) == 2 * (2 * 4 * 5 * 3)
