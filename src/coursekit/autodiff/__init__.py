@@ -21,16 +21,19 @@ Operations: ``+ - * / **`` (numbers on either side), unary ``-``, and ``exp log 
 cos tanh sigmoid relu`` as methods or as the functions of :mod:`.functions`, which also
 accept a ``Dual``, a ``torch.Tensor`` or a plain number. Their local derivatives live in
 :mod:`.ops`, shared by both modes; undefined points raise :class:`DomainError`.
-:mod:`.chain` counts the multiply-adds of a Jacobian chain product in either order.
+:mod:`.chain` counts the multiply-adds of a Jacobian chain product in either order, and
+:func:`counting` the work the engine does in either mode. :mod:`.autograd` looks inside
+PyTorch's autograd: the tensors it saves for backward, the Jacobians of a chain of layers.
 """
 
 from coursekit.autodiff.dual import Dual, forward_gradient, jvp
 from coursekit.autodiff.functions import cos, exp, log, relu, sigmoid, sin, sqrt, tanh
-from coursekit.autodiff.ops import DomainError
+from coursekit.autodiff.ops import Counts, DomainError, counting
 from coursekit.autodiff.tables import StepTable, backward_table, forward_table, tangent_table
 from coursekit.autodiff.value import Value, backprop, gradient
 
 __all__ = [
+    "Counts",
     "DomainError",
     "Dual",
     "StepTable",
@@ -38,6 +41,7 @@ __all__ = [
     "backprop",
     "backward_table",
     "cos",
+    "counting",
     "exp",
     "forward_gradient",
     "forward_table",

@@ -8,13 +8,58 @@ both (the tests compare against finite differences and PyTorch, which catch it).
 
 A point where an operation or its derivative is undefined raises :class:`DomainError`
 naming the operation and the offending value, instead of returning ``nan`` or ``inf``.
+
+:func:`counting` measures the work of either mode in machine-independent units: rules
+evaluated (one per elementary operation) and chain-rule multiply-adds (one per arrow a
+tangent or an adjoint travels along).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 Rule = tuple[float, tuple[float, ...]]
+
+
+@dataclass
+class Counts:
+    """Work done by the engine: ``evaluations`` of rules and chain-rule ``multiply_adds``."""
+
+    evaluations: int = 0
+    multiply_adds: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.evaluations + self.multiply_adds
+
+
+_active: list[Counts] = []
+
+
+@contextmanager
+def counting() -> Iterator[Counts]:
+    """Count, inside the block, the rules both modes evaluate and the multiply-adds they do.
+
+    Forward mode (:func:`.dual.apply`) does one evaluation per operation and one multiply-add
+    per input of it; reverse mode does the evaluations while tracing and one multiply-add per
+    arrow in :func:`.value.backprop`. Blocks may nest; each counts everything inside it.
+    """
+    counts = Counts()
+    _active.append(counts)
+    try:
+        yield counts
+    finally:
+        _active.remove(counts)
+
+
+def tally(evaluations: int = 0, multiply_adds: int = 0) -> None:
+    """Record work in every open :func:`counting` block (a no-op when none is open)."""
+    for counts in _active:
+        counts.evaluations += evaluations
+        counts.multiply_adds += multiply_adds
 
 
 class DomainError(ValueError):

@@ -127,6 +127,14 @@ class Value:
     def relu(self):
         return apply(ops.relu, (self,), "relu")
 
+    def __float__(self) -> float:
+        """The plain number, e.g. for a loop's test: reading it records nothing in the graph."""
+        return self.data
+
+    def detach(self) -> Value:
+        """A new leaf with the same data: what is computed from it sends no gradient back here."""
+        return Value(self.data, self.label)
+
     # --- reverse mode ------------------------------------------------------------------------
     def topological_order(self) -> list[Value]:
         """Every node this one depends on, each after all of its parents (self comes last)."""
@@ -146,7 +154,7 @@ class Value:
     def backward(self, seed: float = 1.0) -> None:
         """Add ∂self/∂node (times ``seed``) to the ``.grad`` of every node self depends on."""
         for _ in backprop(self, seed):
-            pass
+            ops.tally(multiply_adds=1)  # one g[i] += g[l] * f[l].grad(i) per arrow
 
     def zero_grad(self) -> None:
         """Set ``.grad`` to 0 on this node and every node it depends on."""
@@ -166,8 +174,8 @@ class BackwardStep(NamedTuple):
 def backprop(output: Value, seed: float = 1.0) -> Iterator[BackwardStep]:
     """Run the backward pass from ``output``, yielding each update as it is made.
 
-    The gradients of this pass are collected in ``g`` and added to the nodes' ``.grad`` once
-    the pass is complete (so exhaust the iterator, as :meth:`Value.backward` does).
+    The gradients of this pass are collected in ``g`` and added to the nodes' ``.grad``
+    once the pass is complete (so exhaust the iterator, as :meth:`Value.backward` does).
     """
     order = output.topological_order()
     g = dict.fromkeys(order, 0.0)  # g[:] = 0
@@ -183,6 +191,7 @@ def backprop(output: Value, seed: float = 1.0) -> Iterator[BackwardStep]:
 def apply(rule: Callable[..., ops.Rule], inputs: Sequence[Value], op: str) -> Value:
     """Evaluate a rule of :mod:`.ops` on the inputs' data and record the new node."""
     data, local_grads = rule(*(x.data for x in inputs))
+    ops.tally(evaluations=1)
     return Value(data, parents=inputs, local_grads=local_grads, op=op)
 
 

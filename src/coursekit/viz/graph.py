@@ -3,8 +3,13 @@
 Both drawings are built as a small neutral description (:class:`Drawing`: labelled boxes and
 arrows) and then rendered by graphviz when its ``dot`` program is installed (an SVG in the
 notebook and the book), or else by matplotlib (a PNG), so the graph always shows up.
-Value nodes are numbered and shaded in topological order: the order of the forward pass, and
-read backwards, the order of the backward pass.
+Value nodes carry the step numbers of the step tables (:mod:`coursekit.autodiff.tables`):
+inputs at step 0, then one node per step in topological order, and, once gradients are drawn,
+the primed step at which the backward pass completes the node's gradient. PyTorch's backward
+nodes are numbered ``1'``, ``2'``, ... in an order the backward pass can run them (each after
+every node that sends it a gradient), below the output's seed ``0'``. Graphs are drawn top to
+bottom by default (``direction="TB"``), which keeps them narrow enough for a page; pass
+``direction="LR"`` for left to right.
 """
 
 from __future__ import annotations
@@ -12,19 +17,24 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass, field
 
-from coursekit.autodiff.tables import node_names
+from coursekit.autodiff.tables import node_names, steps
 from coursekit.autodiff.value import Value
 
 BACKENDS = ("auto", "graphviz", "matplotlib")
+DIRECTIONS = ("LR", "TB")
 _FIRST, _LAST = (0xF7, 0xFB, 0xFF), (0x9E, 0xCA, 0xE1)  # light to mid blue
 _OP_COLOR, _LEAF_COLOR = "#fdf2d0", "#e5f5e0"
 
 
 @dataclass
 class Drawing:
-    """Boxes (``id -> (label, shape, fill colour)``) and arrows (``(from_id, to_id)``)."""
+    """Boxes (``id -> (label, shape, fill colour)``) and arrows (``(from_id, to_id)``).
+
+    ``direction`` is where the arrows point: ``"LR"`` left to right, ``"TB"`` top to bottom.
+    """
 
     title: str = ""
+    direction: str = "TB"
     nodes: dict[str, tuple[str, str, str]] = field(default_factory=dict)
     edges: list[tuple[str, str]] = field(default_factory=list)
 
@@ -38,31 +48,39 @@ def has_graphviz() -> bool:
     return shutil.which("dot") is not None
 
 
-def draw(output: Value, backend: str = "auto", grads: bool = True):
+def draw(output: Value, backend: str = "auto", grads: bool = True, direction: str = "TB"):
     """Draw the graph that computed ``output``: a ``graphviz.Digraph`` or a matplotlib Figure."""
-    return render(value_drawing(output, grads=grads), backend)
+    return render(value_drawing(output, grads=grads, direction=direction), backend)
 
 
-def draw_torch(tensor, backend: str = "auto", names: dict | None = None):
+def draw_torch(tensor, backend: str = "auto", names: dict | None = None,
+               direction: str = "TB"):
     """Draw PyTorch's autograd graph behind ``tensor`` by walking its ``grad_fn`` links.
 
     ``names`` maps a name to a leaf tensor (e.g. ``dict(model.named_parameters())``) to label
     the leaves; unnamed leaves show their shape.
     """
-    return render(torch_drawing(tensor, names=names), backend)
+    return render(torch_drawing(tensor, names=names, direction=direction), backend)
 
 
-def value_drawing(output: Value, grads: bool = True) -> Drawing:
-    """Value boxes (step, name, data, grad) with a small op node in front of each result."""
+def value_drawing(output: Value, grads: bool = True, direction: str = "TB") -> Drawing:
+    """Value boxes (name, table steps, data, grad) with a small op node before each result.
+
+    A node at forward step ``k`` of :func:`~coursekit.autodiff.tables.forward_table` gets its
+    gradient at backward step ``(L - k)'`` of ``backward_table``, ``L`` being the output's step.
+    """
+    _check_direction(direction)
     names = node_names(output)
-    order = output.topological_order()
-    drawing = Drawing(title=f"computation graph of {names[output]}")
-    for k, node in enumerate(order, start=1):
-        lines = [f"{k}. {names[node]}", f"data {node.data:.4g}"]
-        if grads:
-            lines.append(f"grad {node.grad:.4g}")
-        colour = _shade((k - 1) / max(len(order) - 1, 1))
-        drawing.nodes[f"v{id(node)}"] = ("\n".join(lines), "box", colour)
+    groups = steps(output)
+    last = len(groups) - 1
+    drawing = Drawing(title=f"computation graph of {names[output]}", direction=direction)
+    for k, group in enumerate(groups):
+        for node in group:
+            step = f"step {k}, {last - k}'" if grads else f"step {k}"
+            lines = [f"{names[node]}  ({step})", f"data {node.data:.4g}"]
+            if grads:
+                lines.append(f"grad {node.grad:.4g}")
+            drawing.nodes[f"v{id(node)}"] = ("\n".join(lines), "box", _shade(k / max(last, 1)))
         if node.parents:
             op_id = f"op{id(node)}"
             drawing.nodes[op_id] = (node.op, "ellipse", _OP_COLOR)
@@ -71,33 +89,50 @@ def value_drawing(output: Value, grads: bool = True) -> Drawing:
     return drawing
 
 
-def torch_drawing(tensor, names: dict | None = None) -> Drawing:
-    """The backward graph of a tensor: one box per ``grad_fn`` node, leaves at the inputs."""
+def torch_drawing(tensor, names: dict | None = None, direction: str = "TB") -> Drawing:
+    """The backward graph of a tensor: one box per ``grad_fn`` node, leaves at the inputs.
+
+    Nodes are numbered ``1'``, ``2'``, ... in an order the backward pass can run them, each
+    after every node that sends it a gradient (the output's seed is ``0'``).
+    """
+    _check_direction(direction)
     if getattr(tensor, "grad_fn", None) is None:
         raise ValueError(
             "This tensor has no grad_fn: it was not computed from tensors that require grad "
             "(or it was computed under torch.no_grad()), so there is no graph to draw."
         )
     leaf_names = {id(t): name for name, t in (names or {}).items()}
-    drawing = Drawing(title="PyTorch autograd graph")
-    drawing.nodes["output"] = (f"output\n{_shape(tensor)}", "box", _LEAF_COLOR)
+    drawing = Drawing(title="PyTorch autograd graph", direction=direction)
+    drawing.nodes["output"] = (f"0' output\n{_shape(tensor)}", "box", _LEAF_COLOR)
     drawing.edges.append((f"f{id(tensor.grad_fn)}", "output"))
-    stack, seen = [tensor.grad_fn], set()
+    functions, senders, stack = {}, {}, [tensor.grad_fn]  # id -> fn; id -> #nodes feeding it
+    senders[id(tensor.grad_fn)] = 0
     while stack:
         fn = stack.pop()
-        if id(fn) in seen:
+        if id(fn) in functions:
             continue
-        seen.add(id(fn))
-        variable = getattr(fn, "variable", None)  # AccumulateGrad holds a leaf tensor
-        if variable is not None:
-            name = leaf_names.get(id(variable), "leaf")
-            drawing.nodes[f"f{id(fn)}"] = (f"{name}\n{_shape(variable)}", "box", _LEAF_COLOR)
-        else:
-            drawing.nodes[f"f{id(fn)}"] = (type(fn).__name__, "ellipse", _OP_COLOR)
+        functions[id(fn)] = fn
         for next_fn, _ in fn.next_functions:
             if next_fn is not None:  # None: an input that needs no gradient
                 drawing.edges.append((f"f{id(next_fn)}", f"f{id(fn)}"))
+                senders[id(next_fn)] = senders.get(id(next_fn), 0) + 1
                 stack.append(next_fn)
+    ready, k = [tensor.grad_fn], 0
+    while ready:  # Kahn's algorithm from the output: a node runs once all its senders have
+        fn = ready.pop(0)
+        k += 1
+        variable = getattr(fn, "variable", None)  # AccumulateGrad holds a leaf tensor
+        if variable is not None:
+            name = leaf_names.get(id(variable), "leaf")
+            label, shape, colour = f"{k}' {name}\n{_shape(variable)}", "box", _LEAF_COLOR
+        else:
+            label, shape, colour = f"{k}' {type(fn).__name__}", "ellipse", _OP_COLOR
+        drawing.nodes[f"f{id(fn)}"] = (label, shape, colour)
+        for next_fn, _ in fn.next_functions:
+            if next_fn is not None:
+                senders[id(next_fn)] -= 1
+                if senders[id(next_fn)] == 0:
+                    ready.append(next_fn)
     return drawing
 
 
@@ -119,7 +154,8 @@ def to_graphviz(drawing: Drawing):
     import graphviz
 
     dot = graphviz.Digraph(
-        graph_attr={"rankdir": "LR", "label": drawing.title, "fontname": "Helvetica"}
+        graph_attr={"rankdir": drawing.direction, "label": drawing.title,
+                    "fontname": "Helvetica", "ranksep": "0.3", "nodesep": "0.3"}
     )
     for node_id, (label, shape, colour) in drawing.nodes.items():
         style = "rounded,filled" if shape == "box" else "filled"
@@ -130,10 +166,13 @@ def to_graphviz(drawing: Drawing):
 
 
 def to_matplotlib(drawing: Drawing):
-    """A layered left-to-right layout drawn on a matplotlib Figure (not shown by pyplot)."""
+    """A layered layout (left to right, or top to bottom) drawn on a matplotlib Figure."""
     from matplotlib.figure import Figure
 
     positions = _layout(drawing)
+    depth = round(max(x for x, _ in positions.values()))
+    if drawing.direction == "TB":  # layers become rows, from the top down
+        positions = {n: (y, float(depth) - x) for n, (x, y) in positions.items()}
     columns = round(max(x for x, _ in positions.values())) + 1
     rows = round(max(y for _, y in positions.values())) + 1
     fig = Figure(figsize=(min(2.0 + 1.6 * columns, 16), min(1.0 + 1.1 * rows, 12)))
@@ -147,7 +186,8 @@ def to_matplotlib(drawing: Drawing):
             bbox={"boxstyle": style, "facecolor": colour, "edgecolor": "0.3"},
         )
     for a, b in drawing.edges:
-        skips = positions[b][0] - positions[a][0] > 1  # bend long arrows around the boxes between
+        skips = (positions[b][0] - positions[a][0] > 1 if drawing.direction == "LR"
+                 else positions[a][1] - positions[b][1] > 1)  # bend long arrows around boxes
         ax.annotate(
             "", xy=positions[b], xytext=positions[a],
             arrowprops={"arrowstyle": "-|>", "color": "0.3", "patchA": boxes[a].get_bbox_patch(),
@@ -194,6 +234,11 @@ def _layout(drawing: Drawing) -> dict[str, tuple[float, float]]:
         for j, n in enumerate(layer):
             positions[n] = (float(k), height - 1 - (offset + j))
     return positions
+
+
+def _check_direction(direction: str) -> None:
+    if direction not in DIRECTIONS:
+        raise ValueError(f"Unknown direction {direction!r}; choose one of {DIRECTIONS}.")
 
 
 def _shade(t: float) -> str:
