@@ -9,6 +9,7 @@ it, and ``book/references.md`` asks for ``:style: authoryear``.
 
 from __future__ import annotations
 
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator
 
@@ -16,9 +17,11 @@ from pybtex.plugin import register_plugin
 from pybtex.richtext import Text
 from pybtex.style.formatting.plain import Style as PlainStyle
 from pybtex.style.labels import BaseLabelStyle
+from pybtex.style.sorting.author_year_title import SortingStyle as AuthorYearTitle
 
 STYLE = "authoryear"
 LABELS = "author_year"
+SORTING = "author_year_plain"
 
 
 def _plain(latex: str) -> str:
@@ -55,15 +58,25 @@ class AuthorYearLabels(BaseLabelStyle):
                 yield label + "abcdefghijklmnopqrstuvwxyz"[seen[label] - 1]
 
 
+class AuthorYearSorting(AuthorYearTitle):
+    """pybtex's author-year-title order, on the names a reader sees: Gödel before Griewank."""
+
+    def person_key(self, person) -> str:
+        text = _plain(super().person_key(person))
+        return "".join(c for c in unicodedata.normalize("NFKD", text)
+                       if not unicodedata.combining(c)).lower()
+
+
 class AuthorYearStyle(PlainStyle):
     """pybtex's plain entries, sorted by author, year and title, with author-year labels."""
 
     default_label_style = LABELS
-    default_sorting_style = "author_year_title"
+    default_sorting_style = SORTING
 
 
 def register() -> None:
     """Make both styles known to pybtex (and so to sphinxcontrib-bibtex). Idempotent."""
     for group, name, cls in (("pybtex.style.labels", LABELS, AuthorYearLabels),
+                             ("pybtex.style.sorting", SORTING, AuthorYearSorting),
                              ("pybtex.style.formatting", STYLE, AuthorYearStyle)):
         register_plugin(group, name, cls, force=True)
