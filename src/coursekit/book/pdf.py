@@ -70,50 +70,70 @@ def serve(folder: Path) -> Iterator[str]:
 
 
 def print_book(html: Path, out: Path | None = None, pages: list[str] | None = None,
-               chromium: Path = CHROMIUM) -> Path:
-    """Print ``pages`` (default: the table of contents) of the build ``html`` into one PDF."""
+               chromium: Path = CHROMIUM, browser=None) -> Path:
+    """Print ``pages`` (default: the table of contents) of the build ``html`` into one PDF.
+
+    ``browser``: a Playwright chromium already launched (tests share one); by default this
+    launches ``chromium`` and closes it when done.
+    """
     from playwright.sync_api import sync_playwright
-    from pypdf import PdfReader, PdfWriter
+    from pypdf import PdfWriter
 
     html = Path(html)
     root = html.parents[1] if html.parent.name == "_build" else Path.cwd()
     pages = pages or toc_pages(root)
     out = Path(out) if out else html / PDF_NAME
-    if not chromium.exists():
+    if browser is None and not chromium.exists():
         raise FileNotFoundError(f"{chromium} is missing: apt-get install chromium")
     missing = [p for p in pages if not (html / f"{p}.html").exists()]
     if missing:
         raise FileNotFoundError(f"not built: {', '.join(missing)} (run `coursekit build`)")
 
     writer = PdfWriter()
-    with serve(html) as base, sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(chromium),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--no-first-run"])
-        page = browser.new_page()
+    with serve(html) as base:
+        if browser is not None:
+            _print_pages(browser, base, pages, writer)
+        else:
+            with sync_playwright() as playwright:
+                launched = playwright.chromium.launch(
+                    executable_path=str(chromium),
+                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                          "--disable-component-update", "--no-first-run"])
+                try:
+                    _print_pages(launched, base, pages, writer)
+                finally:
+                    launched.close()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    writer.add_metadata({"/Title": "Foundations of Deep Learning: an executable textbook"})
+    with out.open("wb") as handle:
+        writer.write(handle)
+    return out
 
-        def local_only(route):  # the book needs nothing from outside the machine
-            url = route.request.url
-            route.continue_() if url.startswith(base) or url.startswith("data:") \
-                else route.abort()
 
-        page.route("**/*", local_only)
+def _print_pages(browser, base: str, pages: list[str], writer) -> None:
+    """Print each page served at ``base`` and append its sheets to ``writer``."""
+    from pypdf import PdfReader
+
+    page = browser.new_page()
+
+    def local_only(route):  # the book needs nothing from outside the machine
+        url = route.request.url
+        route.continue_() if url.startswith(base) or url.startswith("data:") else route.abort()
+
+    page.route("**/*", local_only)
+    try:
         for name in pages:
+            page.emulate_media(media="screen")
             page.goto(f"{base}/{name}.html", wait_until="networkidle")
             page.evaluate(WAIT_FOR_MATH)
             page.emulate_media(media="print")
-            title = page.title().split(" — ")[0].strip() or name
+            title = page.title().split(" \u2014 ")[0].strip() or name
             printed = page.pdf(format="A4", print_background=True,
                                margin={"top": "18mm", "bottom": "18mm",
                                        "left": "16mm", "right": "16mm"})
             first = len(writer.pages)
             for sheet in PdfReader(io.BytesIO(printed)).pages:
                 writer.add_page(sheet)
-            writer.add_outline_item(title, first)
-        browser.close()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    writer.add_metadata({"/Title": "Foundations of Deep Learning: an executable textbook"})
-    with out.open("wb") as handle:
-        writer.write(handle)
-    return out
+            writer.add_outline_item(title=title, page_number=first)
+    finally:
+        page.close()
