@@ -10,13 +10,17 @@ Listed in ``_config.yml`` (``sphinx.extra_extensions``). It
   being built, from ``COURSEKIT_VERSION`` (default ``main``) and ``COURSEKIT_BASE_URL``
   (the site root's path, default ``/``); see docs/publishing.md;
 - writes a ``versions.json`` that lists this edition alone into the HTML folder, so a
-  local build's switcher works; ``coursekit publish`` replaces it with the site's list.
+  local build's switcher works; ``coursekit publish`` replaces it with the site's list;
+- refreshes the project's own ``_static`` files in the build when only they changed
+  (Sphinx finds "no targets out of date" then, and copies nothing).
 """
 
 from __future__ import annotations
 
+import filecmp
 import json
 import os
+import shutil
 from pathlib import Path
 
 from coursekit.book import bibstyle
@@ -71,9 +75,25 @@ def _write_versions(app, exception) -> None:
     target.write_text(json.dumps(entries, indent=1) + "\n", encoding="utf-8")
 
 
+def _refresh_static(app, exception) -> None:
+    if exception is not None or app.builder.format != "html":
+        return
+    for entry in app.config.html_static_path:
+        source = Path(app.confdir) / entry
+        if not source.is_dir():
+            continue
+        for path in source.rglob("*"):
+            if path.is_file() and not path.name.startswith(".") and not path.name.endswith("_t"):
+                target = Path(app.outdir) / "_static" / path.relative_to(source)
+                if not target.exists() or not filecmp.cmp(path, target, shallow=False):
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(path, target)
+
+
 def setup(app):
     bibstyle.register()
     app.connect("config-inited", _configure_switcher)
     app.connect("html-page-context", _deduplicate_assets, priority=100)
     app.connect("build-finished", _write_versions)
+    app.connect("build-finished", _refresh_static)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
