@@ -240,3 +240,13 @@ def test_the_book_prints_into_one_pdf_with_formulas_typeset(html, browser, tmp_p
     text = "\n".join(page.extract_text() for page in reader.pages)
     assert "\\(" not in text and "\\begin{" not in text, "formulas left as TeX"
     assert "∂" in text, "no typeset partial derivative in the whole book"
+
+
+@pytest.mark.book
+def test_search_index_holds_words_not_tex(html):
+    text = (html / "searchindex.js").read_text()
+    index = json.loads(text[text.index("(") + 1:text.rindex(")")])
+    found = {w for w in ("mathbb", "mathrm", "cdot", "mathbf", "tfrac", "dfrac")
+             if index["terms"].get(w) not in (None, [], {})}
+    assert not found, f"TeX commands indexed as words: {sorted(found)}"
+    assert index["terms"].get("gradient") not in (None, [], {})

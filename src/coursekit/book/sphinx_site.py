@@ -11,6 +11,8 @@ Listed in ``_config.yml`` (``sphinx.extra_extensions``). It
   (the site root's path, default ``/``); see docs/publishing.md;
 - writes a ``versions.json`` that lists this edition alone into the HTML folder, so a
   local build's switcher works; ``coursekit publish`` replaces it with the site's list;
+- keeps formulas out of the search index: their TeX ("frac", "mathbb", "cdot") is not
+  what a reader searches for (coursekit.js turns them into text in the result snippets);
 - refreshes the project's own ``_static`` files in the build when only they changed
   (Sphinx finds "no targets out of date" then, and copies nothing).
 """
@@ -22,6 +24,8 @@ import json
 import os
 import shutil
 from pathlib import Path
+
+from docutils import nodes
 
 from coursekit.book import bibstyle
 from coursekit.book.publish import version_url
@@ -90,9 +94,30 @@ def _refresh_static(app, exception) -> None:
                     shutil.copy2(path, target)
 
 
+def without_math(doctree):
+    """A copy of ``doctree`` without its formulas (inline and displayed)."""
+    copy = doctree.deepcopy()
+    for node in list(copy.findall(lambda n: isinstance(n, (nodes.math, nodes.math_block)))):
+        node.parent.remove(node)
+    return copy
+
+
+def _index_without_math(app) -> None:
+    builder = app.builder
+    original = getattr(builder, "index_page", None)
+    if original is None:
+        return
+
+    def index_page(pagename, doctree, title):
+        return original(pagename, without_math(doctree), title)
+
+    builder.index_page = index_page
+
+
 def setup(app):
     bibstyle.register()
     app.connect("config-inited", _configure_switcher)
+    app.connect("builder-inited", _index_without_math)
     app.connect("html-page-context", _deduplicate_assets, priority=100)
     app.connect("build-finished", _write_versions)
     app.connect("build-finished", _refresh_static)
