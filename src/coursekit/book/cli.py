@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 
@@ -41,7 +42,10 @@ def _pdf(args: argparse.Namespace) -> None:
 def _publish(args: argparse.Namespace) -> None:
     from coursekit.book.publish import publish
 
-    entries = publish(Path(args.html), Path(args.site), args.version, args.base_url)
+    try:
+        entries = publish(Path(args.html), Path(args.site), args.version, args.base_url)
+    except FileExistsError as error:  # a frozen edition: say so, without a traceback
+        sys.exit(f"coursekit publish: {error}")
     where = "the site root" if args.version == "main" else f"{args.site}/{args.version}/"
     print(f"published {args.version} at {where}; versions.json lists "
           + ", ".join(e["version"] for e in entries))
