@@ -13,6 +13,7 @@ from pathlib import Path
 
 COMMANDS = (
     "coursekit.cli",
+    "coursekit.book.cli",
     "coursekit.grading.cli",
 )
 
