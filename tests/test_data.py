@@ -228,6 +228,18 @@ def test_byte_altered_extracted_file_is_caught_even_with_a_warm_cache(tmp_path, 
         data.tensors("mnist", "train", root=tmp_path)
 
 
+def test_a_read_only_data_folder_is_verified_but_never_written(tmp_path, monkeypatch):
+    folder = _copy_mnist(tmp_path, extracted=False)
+    monkeypatch.setattr(integrity, "RACY_NS", 0)
+    folder.chmod(0o555)  # even root, who could write, must not
+    try:
+        assert data.problems("mnist", tmp_path) == []
+        assert sorted(p.name for p in folder.iterdir()) == sorted(
+            name for name, _ in datasets.MNIST.resources)
+    finally:
+        folder.chmod(0o755)
+
+
 def test_deleting_the_named_file_repairs_it_from_the_verified_archive(tmp_path, monkeypatch):
     folder = _copy_mnist(tmp_path)
     victim = folder / "t10k-labels-idx1-ubyte"

@@ -20,6 +20,7 @@ import contextlib
 import gzip
 import hashlib
 import json
+import os
 import time
 from pathlib import Path
 
@@ -101,7 +102,7 @@ class DigestCache:
 
     def save(self) -> None:
         """Write the cache if it changed; a read-only data folder simply stays uncached."""
-        if not self.dirty or not self.folder.is_dir():
+        if not self.dirty or not _writable(self.folder):
             return
         present = {name: entry for name, entry in self.entries.items()
                    if (self.folder / name).is_file()}
@@ -109,6 +110,14 @@ class DigestCache:
             write_atomic(self.path, json.dumps({"format": CACHE_FORMAT, "files": present},
                                                indent=1, sort_keys=True) + "\n")
             self.dirty = False
+
+
+def _writable(folder: Path) -> bool:
+    """Writable, and meant to be: a folder without write bits is left alone even by root."""
+    try:
+        return bool(folder.stat().st_mode & 0o222) and os.access(folder, os.W_OK)
+    except OSError:
+        return False
 
 
 def _racy(key: list[int]) -> bool:
