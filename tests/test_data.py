@@ -234,6 +234,8 @@ def test_a_read_only_data_folder_is_verified_but_never_written(tmp_path, monkeyp
     folder.chmod(0o555)  # even root, who could write, must not
     try:
         assert data.problems("mnist", tmp_path) == []
+        with pytest.raises(data.DatasetNotFoundError, match="read-only; copy"):
+            data.load("mnist", "test", root=tmp_path)  # its archives need extracting
         assert sorted(p.name for p in folder.iterdir()) == sorted(
             name for name, _ in datasets.MNIST.resources)
     finally:

@@ -227,6 +227,11 @@ def _extract_missing(info: DatasetInfo, root: Path, origin: str) -> None:
     for filename, md5 in info.cls.resources:
         archive = folder / filename
         if archive.is_file() and not (folder / filename.removesuffix(".gz")).is_file():
+            if not integrity.writable(folder):
+                raise _error(info, root, origin, [f"{folder} is read-only"],
+                             f"the verified {filename} must be extracted next to itself, "
+                             f"and {folder} is read-only; copy {root} to a writable place "
+                             f"and point {DATA_ENV} at the copy")
             try:
                 integrity.extract(archive, md5)
             except OSError as error:

@@ -102,7 +102,7 @@ class DigestCache:
 
     def save(self) -> None:
         """Write the cache if it changed; a read-only data folder simply stays uncached."""
-        if not self.dirty or not _writable(self.folder):
+        if not self.dirty or not writable(self.folder):
             return
         present = {name: entry for name, entry in self.entries.items()
                    if (self.folder / name).is_file()}
@@ -112,7 +112,7 @@ class DigestCache:
             self.dirty = False
 
 
-def _writable(folder: Path) -> bool:
+def writable(folder: Path) -> bool:
     """Writable, and meant to be: a folder without write bits is left alone even by root."""
     try:
         return bool(folder.stat().st_mode & 0o222) and os.access(folder, os.W_OK)
