@@ -255,6 +255,20 @@ def test_deleting_the_named_file_repairs_it_from_the_verified_archive(tmp_path, 
     assert test.targets[:5].tolist() == [7, 2, 1, 0, 4]
 
 
+def test_extraction_leaves_other_extractions_alone_and_clears_abandoned_ones(tmp_path):
+    folder = _copy_mnist(tmp_path, extracted=False)
+    archive = folder / "t10k-labels-idx1-ubyte.gz"
+    running = folder / f".t10k-labels-idx1-ubyte.other{integrity.EXTRACTING}"
+    abandoned = folder / f".t10k-labels-idx1-ubyte.killed{integrity.EXTRACTING}"
+    running.write_bytes(b"another process is writing this")
+    abandoned.write_bytes(b"left by a killed process")
+    an_hour_ago = abandoned.stat().st_mtime - 3600
+    os.utime(abandoned, (an_hour_ago, an_hour_ago))
+    target = integrity.extract(archive, datasets.MNIST.resources[3][1])
+    assert target.read_bytes() == (MNIST_RAW / target.name).read_bytes()
+    assert [p.name for p in folder.glob(".*")] == [running.name]  # ours renamed, old gone
+
+
 def test_corrupt_archive_next_to_intact_extracted_file_says_nothing_needs_downloading(
         tmp_path):
     folder = _copy_mnist(tmp_path)

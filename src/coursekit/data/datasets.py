@@ -235,6 +235,10 @@ def _extract_missing(info: DatasetInfo, root: Path, origin: str) -> None:
             try:
                 integrity.extract(archive, md5)
             except OSError as error:
+                target = folder / filename.removesuffix(".gz")
+                cache = integrity.DigestCache(folder)
+                if target.is_file() and not integrity.extracted_problem(target, md5, cache):
+                    continue  # another process extracted it at the same moment
                 raise _error(info, root, origin, [str(error)],
                              f"{archive.name} could not be extracted") from error
 
