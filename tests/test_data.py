@@ -328,8 +328,12 @@ def test_the_probe_goes_to_the_proxy_when_one_is_configured(monkeypatch):
 
 
 def test_a_failed_download_leaves_no_empty_folders_or_partial_files(tmp_path, monkeypatch):
+    arrived = []
+
     def half_download(self):
         os.makedirs(self.raw_folder, exist_ok=True)
+        for name in arrived:  # archives that came in whole before the failure
+            shutil.copy(MNIST_RAW / name, os.path.join(self.raw_folder, name))
         with open(os.path.join(self.raw_folder, "train-images-idx3-ubyte.gz"), "wb") as f:
             f.write(b"\x1f\x8b partial")
         raise RuntimeError("Error downloading train-images-idx3-ubyte.gz: connection reset")
@@ -341,13 +345,15 @@ def test_a_failed_download_leaves_no_empty_folders_or_partial_files(tmp_path, mo
         data.load("mnist", "train", root=root)
     assert "connection reset" in str(info.value) and "partial files were removed" in str(
         info.value)
-    assert list(tmp_path.iterdir()) == []
-    # In an existing folder, only what the attempt added goes.
+    assert list(tmp_path.iterdir()) == []  # no MNIST/raw, no data/, no new/
+    # Whole archives that did arrive are kept (the retry needs only the rest).
+    arrived.append("t10k-labels-idx1-ubyte.gz")
     kept = tmp_path / "mine.txt"
     kept.write_text("keep me")
     with pytest.raises(data.DatasetNotFoundError):
         data.load("mnist", "train", root=tmp_path)
-    assert list(tmp_path.iterdir()) == [kept]
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == [
+        "MNIST", "MNIST/raw", "MNIST/raw/t10k-labels-idx1-ubyte.gz", "mine.txt"]
 
 
 def _check(monkeypatch, root, *names):

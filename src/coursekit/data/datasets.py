@@ -209,16 +209,31 @@ def _download(info: DatasetInfo, root: Path, origin: str, missing: list[Problem]
                      f"offline: no answer from {hosts} within {timeout:g} s, so no download "
                      f"was attempted; on a slow network raise ${fetch.PROBE_TIMEOUT_ENV}")
     try:
-        with fetch.leave_no_trace(landing), fetch.socket_timeout(fetch.DOWNLOAD_TIMEOUT_S):
+        with (fetch.leave_no_trace(landing, keep=lambda path: _intact(info, path)),
+              fetch.socket_timeout(fetch.DOWNLOAD_TIMEOUT_S)):
             info.cls(root, train=True, download=True)  # fetches (and extracts) every file
     except Exception as error:  # server trouble, unwritable root, a bad transfer, ...
-        reason = f"the download failed, and its partial files were removed: " \
-                 f"{type(error).__name__}: {error}"
+        reason = (f"the download failed, and its partial files were removed: "
+                  f"{type(error).__name__}: {error}")
         raise _error(info, root, origin, missing, reason) from error
     still = problems(info.name, root)
     if still:
         raise _error(info, root, origin, still, f"downloaded from {urls[0]} and its mirrors, "
                      "but the files still fail their checks", DatasetCorruptError)
+
+
+def _intact(info: DatasetInfo, path: Path) -> bool:
+    """Whether ``path`` is a whole file of ``info``: a verified archive or extracted file."""
+    table = dict(expected_files(info.name))
+    if info.cls is datasets.CIFAR10:
+        table[info.cls.filename] = info.cls.tgz_md5
+    if path.name in table:
+        return integrity.hash_file(path, "md5") == table[path.name]
+    archive_md5 = table.get(path.name + ".gz")
+    if archive_md5 in integrity.EXTRACTED:
+        size, sha256 = integrity.EXTRACTED[archive_md5]
+        return path.stat().st_size == size and integrity.hash_file(path, "sha256") == sha256
+    return False
 
 
 def _extract_missing(info: DatasetInfo, root: Path, origin: str) -> None:

@@ -5,8 +5,8 @@ without network the error can take a long DNS wait to arrive. :func:`reachable` 
 to open one TCP connection to any mirror (or to the configured HTTP proxy) in background
 threads and gives up after :func:`probe_timeout` seconds (``$COURSEKIT_PROBE_TIMEOUT``;
 default :data:`PROBE_TIMEOUT_S`), so the offline error comes in under a second and
-no download is attempted. :func:`leave_no_trace` removes the folders and partial files a
-failed download created.
+no download is attempted. :func:`leave_no_trace` removes the partial files and the empty
+folders a failed download created (whole archives that did arrive are kept).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import socket
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -98,8 +98,10 @@ def socket_timeout(seconds: float) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def leave_no_trace(folder: Path) -> Iterator[None]:
-    """If the body fails, remove the files it added to ``folder`` and the folders it created."""
+def leave_no_trace(folder: Path, keep: Callable[[Path], bool] = lambda path: False
+                   ) -> Iterator[None]:
+    """If the body fails, remove the files it added to ``folder`` (except those ``keep``
+    accepts: archives that arrived whole) and the folders it created, when left empty."""
     created = []
     for path in [folder, *folder.parents]:
         if path.exists():
@@ -111,7 +113,7 @@ def leave_no_trace(folder: Path) -> Iterator[None]:
     except BaseException:
         if folder.is_dir():
             for path in folder.iterdir():
-                if path.name not in before and path.is_file():
+                if path.name not in before and path.is_file() and not keep(path):
                     with contextlib.suppress(OSError):
                         path.unlink()
         for path in created:  # deepest first
