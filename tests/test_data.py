@@ -376,8 +376,17 @@ def test_data_check_exit_status_for_missing_corrupt_and_altered_files(tmp_path, 
     assert _check(monkeypatch, tmp_path, "mnist") == 0
     assert capsys.readouterr().out == "mnist: ok\n"
     assert _check(monkeypatch, tmp_path, "mnist", "fashion_mnist") != 0  # one is missing
+    assert capsys.readouterr().out == (
+        f"mnist: ok\nfashion_mnist: missing (none of its 4 files is under "
+        f"{tmp_path / 'FashionMNIST' / 'raw'})\n"
+        "    fix: run `coursekit data download fashion_mnist`\n")
+    (tmp_path / "FashionMNIST" / "raw").mkdir(parents=True)
+    shutil.copy(MNIST_RAW.parents[1] / "FashionMNIST" / "raw" / "t10k-labels-idx1-ubyte",
+                tmp_path / "FashionMNIST" / "raw")
+    assert _check(monkeypatch, tmp_path, "fashion_mnist") != 0  # three of four missing
     out = capsys.readouterr().out
     assert "FashionMNIST/raw/t10k-images-idx3-ubyte.gz is missing" in out
+    assert "t10k-labels-idx1-ubyte.gz is missing" not in out
     victim = folder / "t10k-labels-idx1-ubyte"
     _alter_one_byte(victim, offset=50)
     assert _check(monkeypatch, tmp_path, "mnist") != 0

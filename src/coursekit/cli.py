@@ -106,6 +106,11 @@ def _data(args: argparse.Namespace) -> None:
                 continue
             done = "nothing downloaded, it was complete" if not found else "downloaded"
             print(f"{name}: ready under {root} ({done})")
+        elif found and all(p.kind == "missing" for p in found) and len(found) == len(
+                data.expected_files(name)):
+            failed.append(name)
+            print(f"{name}: missing (none of its {len(found)} files is under "
+                  f"{found[0].path.parent})\n    fix: {found[0].fix}")
         elif found:
             failed.append(name)
             print(f"{name}: {len(found)} problem(s) under {root}")
