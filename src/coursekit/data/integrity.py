@@ -72,18 +72,14 @@ def hash_file(path: Path, algorithm: str) -> str:
 
 
 class DigestCache:
-    """Digests of the files in one folder, remembered in ``folder/CACHE_NAME`` when writable.
-
-    ``hashed`` counts the files actually read (what the tests look at).
-    """
+    """Digests of the files in one folder, remembered in ``folder/CACHE_NAME`` when writable."""
 
     def __init__(self, folder: Path):
         self.folder = folder
         self.path = folder / CACHE_NAME
         self.entries: dict[str, dict] = {}
         self.dirty = False
-        self.hashed = 0
-        with contextlib.suppress(OSError, ValueError, AttributeError):
+        with contextlib.suppress(OSError, ValueError, AttributeError, KeyError, TypeError):
             stored = json.loads(self.path.read_text())
             if stored.get("format") == CACHE_FORMAT:
                 self.entries = dict(stored["files"])
@@ -91,10 +87,11 @@ class DigestCache:
     def digest(self, path: Path, algorithm: str) -> str:
         key = _stat_key(path)
         entry = self.entries.get(path.name)
+        if not isinstance(entry, dict):
+            entry = None
         if entry is not None and entry.get("stat") == key and algorithm in entry:
             return entry[algorithm]
         value = hash_file(path, algorithm)
-        self.hashed += 1
         if key == _stat_key(path) and not _racy(key):  # unchanged while we read it, and old
             if entry is None or entry.get("stat") != key:
                 entry = {"stat": key}
