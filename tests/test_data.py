@@ -228,6 +228,16 @@ def test_byte_altered_extracted_file_is_caught_even_with_a_warm_cache(tmp_path, 
         data.tensors("mnist", "train", root=tmp_path)
 
 
+@pytest.mark.parametrize("junk", ["{not json", '{"format": 1}', "[1]",
+                                  '{"format": 1, "files": {"t10k-labels-idx1-ubyte": 5}}'])
+def test_a_damaged_digest_cache_is_ignored(tmp_path, junk):
+    folder = _copy_mnist(tmp_path, archives=False)
+    (folder / integrity.CACHE_NAME).write_text(junk)
+    assert data.problems("mnist", tmp_path) == []
+    os.truncate(folder / "t10k-labels-idx1-ubyte", 10)
+    assert len(data.problems("mnist", tmp_path)) == 1
+
+
 def test_a_read_only_data_folder_is_verified_but_never_written(tmp_path, monkeypatch):
     folder = _copy_mnist(tmp_path, extracted=False)
     monkeypatch.setattr(integrity, "RACY_NS", 0)
