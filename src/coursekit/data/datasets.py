@@ -148,9 +148,10 @@ def problems(name: str, root: str | Path | None = None) -> list[Problem]:
         elif not has_archive and not has_extracted:
             found.append(Problem(path, "missing", "", f"run {command}"))
         if why:
-            then = (f"it is extracted again from the verified {path.name} (no download)"
-                    if archive_ok else f"then run {command} to download it again")
-            found.append(Problem(extracted, "corrupt", why, f"delete {extracted}; {then}"))
+            fix = (f"delete {extracted}; it is extracted again from the verified {path.name} "
+                   "(no download)" if archive_ok
+                   else f"delete {extracted}, then run {command} to download it again")
+            found.append(Problem(extracted, "corrupt", why, fix))
     cache.save()
     return found
 
