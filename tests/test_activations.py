@@ -161,3 +161,15 @@ def test_mlp_rejects_bad_widths_and_activations():
 
 def test_leaky_slope_is_torch_default():
     assert math.isclose(activations.LEAKY_SLOPE, nn.LeakyReLU().negative_slope)
+
+
+def test_relu_derivative_at_zero_is_the_subgradient_torch_uses():
+    """ReLU'(0) is undefined; the table, like torch's backward, uses 0 (leaky: the slope)."""
+    zero = torch.tensor([0.0, -0.0], dtype=torch.float64)
+    slope = activations.LEAKY_SLOPE
+    assert ACTIVATIONS["relu"].derivative(zero).tolist() == [0.0, 0.0]
+    assert autograd_derivative(nn.ReLU(), zero).tolist() == [0.0, 0.0]
+    assert ACTIVATIONS["leaky_relu"].derivative(zero).tolist() == [slope, slope]
+    assert autograd_derivative(nn.LeakyReLU(slope), zero).tolist() == [slope, slope]
+    tiny = torch.tensor([-1e-300, 1e-300], dtype=torch.float64)  # either side of the kink
+    assert ACTIVATIONS["relu"].derivative(tiny).tolist() == [0.0, 1.0]

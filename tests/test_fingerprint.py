@@ -90,3 +90,24 @@ def test_a_failing_cell_is_named(tmp_path):
     message = str(info.value)
     assert message.startswith("broken.ipynb: code cell 3 ")
     assert "ZeroDivisionError" in message and "cell starts: x = 1" in message
+
+
+def test_relative_imports_are_followed_in_modules_and_packages():
+    import ast
+
+    # coursekit.train (a package) reaches its modules only through relative imports:
+    # `from .loop import fit` in __init__, `from . import checkpoint` and `from .callbacks
+    # import Callback` in loop.py, `from .history import History` in callbacks.py.
+    closure = fingerprint.module_closure({"coursekit.train"})
+    assert {"coursekit.train.loop", "coursekit.train.checkpoint", "coursekit.train.callbacks",
+            "coursekit.train.history", "coursekit.train.fastpath"} <= closure
+    assert "coursekit.util.atomic" in closure  # checkpoint.py imports it absolutely
+    # The resolution itself: level 1 and 2, from a module and from a package's __init__.
+    tree = ast.parse("from . import fetch\nfrom .integrity import extract\n"
+                     "from ..util import atomic\n")
+    assert fingerprint._imports(tree, "coursekit.data.datasets") == {
+        "coursekit.data", "coursekit.data.fetch", "coursekit.data.integrity",
+        "coursekit.util", "coursekit.util.atomic"}
+    tree = ast.parse("from .loop import fit\nfrom . import distributed\n")
+    assert fingerprint._imports(tree, "coursekit.train", is_package=True) == {
+        "coursekit.train", "coursekit.train.loop", "coursekit.train.distributed"}

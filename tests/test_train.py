@@ -312,3 +312,113 @@ def test_plot_history_draws_loss_and_accuracy_panels():
     with pytest.raises(ValueError, match="empty"):
         plots.plot_history(History())
     LivePlot().on_epoch_end(2, history, None)  # outside a notebook: nothing to draw
+
+
+# --- Exact values the loop must produce (each test fails when its behaviour is broken) ---
+
+
+def ranked_logits():
+    """Four examples over five classes whose true class ranks 1st, 2nd, 3rd and 5th."""
+    logits = torch.tensor([[5.0, 4, 3, 2, 1],
+                           [4.0, 5, 3, 2, 1],
+                           [3.0, 4, 5, 2, 1],
+                           [1.0, 4, 3, 2, 5]])
+    return logits, torch.zeros(4, dtype=torch.long)  # class 0 is the truth every time
+
+
+def identity_linear(n=5):
+    model = nn.Linear(n, n)
+    with torch.no_grad():
+        model.weight.copy_(torch.eye(n))
+        model.bias.zero_()
+    return model
+
+
+def test_topk_accuracies_for_k_above_one_are_exact():
+    logits, y = ranked_logits()
+    loader = DataLoader(TensorDataset(logits, y), batch_size=3)  # batches of 3 and 1
+    metrics = evaluate(identity_linear(), loader, topk=(3, 2, 5, 4))
+    assert metrics["acc"] == 0.25
+    assert (metrics["top2"], metrics["top3"], metrics["top4"], metrics["top5"]) == (
+        0.5, 0.75, 0.75, 1.0)
+    model = identity_linear()
+    history = fit(model, loader, loader, epochs=1, topk=(2, 3), progress=False,
+                  optimizer=torch.optim.SGD(model.parameters(), lr=0.0))
+    assert history["val_top2"] == [0.5] and history["val_top3"] == [0.75]
+
+
+def test_train_and_val_loss_are_exact_per_example_means_over_uneven_batches():
+    """Single process: the epoch's loss is the mean over examples, not over batches."""
+    torch.manual_seed(0)
+    x, y = torch.randn(10, 3), torch.tensor([0, 1, 2, 0, 1, 2, 0, 0, 2, 1])
+    model = nn.Linear(3, 3)  # no dropout or batch norm: train and eval outputs agree
+    with torch.no_grad():
+        logits = model(x)
+        expected_loss = nn.functional.cross_entropy(logits, y, reduction="sum").item() / 10
+        expected_acc = (logits.argmax(1) == y).sum().item() / 10
+        batch_means = [nn.functional.cross_entropy(logits[i:i + 4], y[i:i + 4]).item()
+                       for i in range(0, 10, 4)]
+    assert abs(sum(batch_means) / 3 - expected_loss) > 1e-3  # the wrong mean would show
+    loader = DataLoader(TensorDataset(x, y), batch_size=4)  # 4 + 4 + 2 examples
+    history = fit(model, loader, loader, epochs=2, progress=False,
+                  optimizer=torch.optim.SGD(model.parameters(), lr=0.0))  # weights stay put
+    for name, value in (("train_loss", expected_loss), ("val_loss", expected_loss),
+                        ("train_acc", expected_acc), ("val_acc", expected_acc)):
+        assert history[name] == pytest.approx([value, value], rel=1e-6), name
+    assert evaluate(model, loader)["loss"] == pytest.approx(expected_loss, rel=1e-6)
+
+
+def test_cyclic_lr_is_stepped_once_per_batch():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 4))
+    train, _ = loaders(batch=40)  # 6 batches per epoch
+    steps = len(train)
+
+    def cyclic(opt):
+        return torch.optim.lr_scheduler.CyclicLR(opt, base_lr=0.01, max_lr=0.1,
+                                                 step_size_up=4)
+
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    sched = cyclic(opt)
+    history = fit(model, train, epochs=2, optimizer=opt, scheduler=sched, progress=False)
+    assert sched.last_epoch == 2 * steps
+    reference = cyclic(torch.optim.SGD(nn.Linear(1, 1).parameters(), lr=0.01, momentum=0.9))
+    expected = []
+    for _ in range(2):
+        expected.append(reference.get_last_lr()[0])
+        for _ in range(steps):
+            reference.optimizer.step()
+            reference.step()
+    assert history.lr == pytest.approx(expected) and expected[0] != pytest.approx(expected[1])
+    # asked for explicitly, the same scheduler is stepped per epoch instead
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    sched = cyclic(opt)
+    fit(model, train, epochs=2, optimizer=opt, scheduler=sched, scheduler_step="epoch",
+        progress=False)
+    assert sched.last_epoch == 2
+
+
+def _feed(stopper, values, monitor="val_loss"):
+    """Run ``stopper`` over a sequence of metric values; the epochs at which it said stop."""
+    history, model, stops = History(), nn.Linear(1, 1), []
+    for epoch, value in enumerate(values, start=1):
+        history.epoch.append(epoch)
+        history[monitor].append(value)
+        if stopper.on_epoch_end(epoch, history, model):
+            stops.append(epoch)
+    return stops
+
+
+def test_early_stopping_min_delta_is_a_strict_margin_in_both_modes():
+    # values exact in binary: 1.0 - 0.25 == 0.75 is "not better by more than 0.25"
+    stopper = EarlyStopping(monitor="val_loss", patience=3, min_delta=0.25)
+    assert _feed(stopper, [1.0, 0.875, 0.75, 0.5]) == []
+    assert (stopper.best_epoch, stopper.best, stopper.wait) == (4, 0.5, 0)
+    stopper = EarlyStopping(monitor="val_loss", patience=2, min_delta=0.25)
+    assert _feed(stopper, [1.0, 0.875, 0.75]) == [3] and stopper.best_epoch == 1
+    without = EarlyStopping(monitor="val_loss", patience=2)
+    assert _feed(without, [1.0, 0.875, 0.75]) == [] and without.best_epoch == 3
+    maximise = EarlyStopping(monitor="val_acc", patience=3, min_delta=0.25)
+    assert _feed(maximise, [0.25, 0.375, 0.5], monitor="val_acc") == []
+    assert (maximise.best_epoch, maximise.wait) == (1, 2)  # 0.5 only ties the margin
+    assert _feed(maximise, [0.625], monitor="val_acc") == [] and maximise.best == 0.625

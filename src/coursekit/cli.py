@@ -48,9 +48,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     stale = subparsers.add_parser("stale", help="list notebooks whose outputs are stale")
     stale.set_defaults(func=_stale)
 
-    data = subparsers.add_parser("data", help="download or check the datasets")
+    data = subparsers.add_parser(
+        "data", help="download or check the datasets (exit status 1 if any is missing or "
+        "corrupt)")
     data.add_argument("action", choices=("download", "check"))
-    data.add_argument("names", nargs="*", default=["mnist", "fashion_mnist", "cifar10"])
+    data.add_argument("names", nargs="*", default=["mnist", "fashion_mnist", "cifar10"],
+                      help="datasets (default: mnist fashion_mnist cifar10)")
     data.set_defaults(func=_data)
 
 
@@ -95,14 +98,40 @@ def _stale(args: argparse.Namespace) -> None:
 def _data(args: argparse.Namespace) -> None:
     from coursekit import data
 
+    root, origin = data.data_root(), data.root_origin()
+    if args.action == "check" and not root.is_dir():
+        sys.exit(f"coursekit data check: the data folder {root} (given by {origin}) does not "
+                 f"exist, so no dataset is there. Set {data.DATA_ENV} to the folder that holds "
+                 "them, or run `coursekit data download`.")
+    failed = []
     for name in args.names:
+        found = data.problems(name, root)
         if args.action == "download":
-            for split in ("train", "test"):
-                data.load(name, split)
-            print(f"{name}: ready under {data.data_root()}")
+            try:
+                for split in ("train", "test"):
+                    data.load(name, split)
+            except data.DatasetNotFoundError as error:
+                print(error, file=sys.stderr)
+                failed.append(name)
+                continue
+            done = "nothing downloaded, it was complete" if not found else "downloaded"
+            print(f"{name}: ready under {root} ({done})")
+        elif found and all(p.kind == "missing" for p in found) and len(found) == len(
+                data.expected_files(name)):
+            failed.append(name)
+            print(f"{name}: missing (none of its {len(found)} files is under "
+                  f"{found[0].path.parent})\n    fix: {found[0].fix}")
+        elif found:
+            failed.append(name)
+            print(f"{name}: {len(found)} problem(s) under {root}")
+            for problem in found:
+                print(f"  - {problem}\n    fix: {problem.fix}")
         else:
-            problems = data.check_files(name, data.data_root())
-            print(f"{name}: " + ("ok" if not problems else "; ".join(problems)))
+            print(f"{name}: ok")
+    if failed:
+        verb = "could not be made ready" if args.action == "download" else "missing or corrupt"
+        sys.exit(f"coursekit data {args.action}: {', '.join(failed)} {verb} "
+                 f"(data folder {root}, given by {origin}).")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,9 +1,12 @@
 """Datasets: MNIST, Fashion-MNIST and CIFAR-10 through torchvision, plus a fast in-memory path.
 
 Where the files live: ``$COURSEKIT_DATA`` if set, otherwise a per-user cache directory.
-Online, missing files are downloaded and checked against torchvision's md5 table. Offline
-with missing or corrupt files, :class:`DatasetNotFoundError` says what is missing, where we
-looked and how to fix it. Nothing is ever replaced by made-up data.
+Every file is verified before it is read: the archives against torchvision's md5 table,
+the files extracted from them by size and sha256 (:mod:`.integrity`). Missing files are
+downloaded when a mirror answers (:mod:`.fetch` gives up within a second when offline).
+Otherwise :class:`DatasetNotFoundError` (or :class:`DatasetCorruptError`) names each bad
+file, says where we looked and what to do. Nothing is ever replaced by made-up data, and a
+corrupt file is never replaced behind your back.
 
 For speed, :func:`tensors` returns a whole split as one ``uint8`` tensor (N×C×H×W) and
 :class:`TensorLoader` batches it without per-image PIL work.
@@ -12,7 +15,6 @@ For speed, :func:`tensors` returns a whole split as one ``uint8`` tensor (N×C×
 from __future__ import annotations
 
 import functools
-import hashlib
 import math
 import os
 from collections.abc import Callable, Iterator
@@ -24,6 +26,7 @@ import platformdirs
 import torch
 from torchvision import datasets
 
+from coursekit.data import fetch, integrity
 from coursekit.data.augment import normalize
 
 DATA_ENV = "COURSEKIT_DATA"
@@ -55,12 +58,36 @@ class DatasetNotFoundError(FileNotFoundError):
     """A dataset's files are missing or corrupt and could not be downloaded."""
 
 
+class DatasetCorruptError(DatasetNotFoundError):
+    """A dataset file exists but is not what it should be (nothing is replaced on its own)."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """What is wrong with one file: ``kind`` is ``"missing"`` or ``"corrupt"``."""
+
+    path: Path
+    kind: str
+    detail: str = ""
+    fix: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.path} is {self.kind}" + (f" ({self.detail})" if self.detail else "")
+
+
 def data_root() -> Path:
     """``$COURSEKIT_DATA`` if set, else the per-user cache (e.g. ``~/.cache/coursekit/data``)."""
     configured = os.environ.get(DATA_ENV)
     if configured:
         return Path(configured).expanduser()
     return Path(platformdirs.user_cache_dir("coursekit")) / "data"
+
+
+def root_origin(root: Path | None = None) -> str:
+    """Where ``root`` came from, for messages: the environment, the default, or an argument."""
+    if root is not None and Path(root).resolve() != data_root().resolve():
+        return "the root argument"
+    return f"${DATA_ENV}" if os.environ.get(DATA_ENV) else "the per-user cache"
 
 
 def _info(name: str) -> DatasetInfo:
@@ -71,83 +98,185 @@ def _info(name: str) -> DatasetInfo:
 
 
 def _md5(path: Path) -> str:
-    digest = hashlib.md5()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return integrity.hash_file(path, "md5")
 
 
 def expected_files(name: str) -> list[tuple[str, str]]:
     """(file name, md5) pairs that make a complete copy, from torchvision's own tables."""
     info = _info(name)
     if info.cls is datasets.CIFAR10:
-        return [(f, md5) for f, md5 in info.cls.train_list + info.cls.test_list]
+        meta = info.cls.meta
+        return [(f, md5) for f, md5 in info.cls.train_list + info.cls.test_list] + [
+            (meta["filename"], meta["md5"])]
     return list(info.cls.resources)
 
 
-def check_files(name: str, root: Path) -> list[str]:
-    """Problems with the local copy (empty list when complete and intact).
+def _mnist_style(info: DatasetInfo) -> bool:
+    return info.cls is not datasets.CIFAR10
 
-    MNIST-style sets count as present when either the ``.gz`` archive (md5-checked) or its
-    extracted file exists; CIFAR-10's batch files are md5-checked as torchvision does.
+
+def problems(name: str, root: str | Path | None = None) -> list[Problem]:
+    """What is missing or corrupt in the local copy of ``name`` (empty list: complete, intact).
+
+    MNIST-style sets are read from the files extracted from the ``.gz`` archives. Each pair
+    counts as present when the archive (md5 from torchvision's table) or the extracted file
+    exists; every file present is verified: archives by md5, extracted files by size and
+    sha256 against what the verified archive holds. CIFAR-10's batches are md5-checked.
     """
     info = _info(name)
+    root = Path(root) if root is not None else data_root()
     folder = root / info.folder
-    problems = []
+    cache = integrity.DigestCache(folder)
+    found = []
+    command = f"`coursekit data download {info.name}`"
     for filename, md5 in expected_files(name):
         path = folder / filename
         extracted = folder / filename.removesuffix(".gz")
-        if path.exists():
-            if _md5(path) != md5:
-                problems.append(f"{path} is corrupt (md5 {_md5(path)}, expected {md5})")
-        elif not (filename.endswith(".gz") and extracted.exists()):
-            problems.append(f"{path} is missing")
-    return problems
+        has_extracted = _mnist_style(info) and extracted.is_file()
+        has_archive = path.is_file()
+        actual = cache.digest(path, "md5") if has_archive else None
+        archive_ok = actual == md5
+        why = (integrity.extracted_problem(extracted, md5, cache, archive_ok)
+               if has_extracted else None)
+        if has_archive and not archive_ok:
+            if has_extracted and not why:
+                fix = (f"delete {path}; the {extracted.name} extracted from it is intact, "
+                       "so nothing needs downloading")
+            else:
+                fix = f"delete {path}, then run {command} to download it again"
+            found.append(Problem(path, "corrupt", f"md5 {actual}, expected {md5}", fix))
+        elif not has_archive and not has_extracted:
+            found.append(Problem(path, "missing", "", f"run {command}"))
+        if why:
+            fix = (f"delete {extracted}; it is extracted again from the verified {path.name} "
+                   "(no download)" if archive_ok
+                   else f"delete {extracted}, then run {command} to download it again")
+            found.append(Problem(extracted, "corrupt", why, fix))
+    cache.save()
+    return found
+
+
+def check_files(name: str, root: Path) -> list[str]:
+    """:func:`problems` as sentences (empty list when complete and intact)."""
+    return [str(problem) for problem in problems(name, root)]
 
 
 def load(name: str, split: str = "train", root: str | Path | None = None,
          download: bool = True, transform: Callable | None = None):
-    """The torchvision dataset object (for chapters that teach DataLoader + transforms)."""
+    """The torchvision dataset object (for chapters that teach DataLoader + transforms).
+
+    Every file is verified first (see :func:`problems`). Corrupt files are never replaced
+    behind your back: :class:`DatasetCorruptError` names them and says what to delete.
+    Missing files are extracted from verified archives, or downloaded when ``download`` is
+    true and a mirror answers; otherwise :class:`DatasetNotFoundError` says what is missing,
+    where we looked and how to fix it.
+    """
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', not {split!r}")
     info = _info(name)
     root = Path(root) if root is not None else data_root()
-    if root.resolve() != data_root().resolve():
-        origin = "the root argument"
-    else:
-        origin = f"${DATA_ENV}" if os.environ.get(DATA_ENV) else "the per-user cache"
-    problems = check_files(name, root)
-    if problems:
-        if not download:
-            raise _not_found(info, root, origin, problems, reason="download=False")
-        try:
-            info.cls(root, train=split == "train", download=True)
-        except Exception as error:  # offline, unwritable root, server trouble, ...
-            reason = f"{type(error).__name__}: {error}"
-            raise _not_found(info, root, origin, problems, reason=reason) from error
-        still = check_files(name, root)
-        if still:
-            raise _not_found(info, root, origin, still,
-                             reason="the download did not produce valid files")
+    origin = root_origin(root)
+    found = problems(name, root)
+    corrupt = [p for p in found if p.kind == "corrupt"]
+    if corrupt:
+        raise _error(info, root, origin, corrupt, "nothing was downloaded or replaced: "
+                     "corrupt files are only ever removed by you", DatasetCorruptError)
+    if found:
+        _download(info, root, origin, found, download)
+    if _mnist_style(info):
+        _extract_missing(info, root, origin)
     try:
-        # download=True here only extracts verified local archives; it fetches nothing.
-        return info.cls(root, train=split == "train", download=True, transform=transform)
+        return info.cls(root, train=split == "train", download=False, transform=transform)
     except Exception as error:
-        raise _not_found(info, root, origin, [f"{type(error).__name__}: {error}"],
-                         reason="the files could not be read or extracted") from error
+        raise _error(info, root, origin, [f"{type(error).__name__}: {error}"],
+                     "the files passed their checks but could not be read") from error
 
 
-def _not_found(info: DatasetInfo, root: Path, origin: str, problems: list[str],
-               reason: str) -> DatasetNotFoundError:
-    listing = "\n  - ".join(problems)
-    return DatasetNotFoundError(
-        f"{info.name}: the dataset is not available under {root / info.folder}.\n"
+def _download(info: DatasetInfo, root: Path, origin: str, missing: list[Problem],
+              download: bool) -> None:
+    """Fetch what is missing, or explain why nothing was fetched."""
+    if not download:
+        raise _error(info, root, origin, missing, "download=False, so nothing was downloaded")
+    if info.cls is datasets.CIFAR10:
+        urls, landing = [info.cls.url], root
+    else:
+        urls = [m + f for f, _ in info.cls.resources for m in info.cls.mirrors]
+        landing = root / info.folder
+    targets = fetch.endpoints(urls)
+    timeout = fetch.probe_timeout()
+    if not fetch.reachable(targets, timeout):
+        hosts = ", ".join(f"{host}:{port}" for host, port in targets)
+        raise _error(info, root, origin, missing,
+                     f"offline: no answer from {hosts} within {timeout:g} s, so no download "
+                     f"was attempted; on a slow network raise ${fetch.PROBE_TIMEOUT_ENV}")
+    try:
+        with (fetch.leave_no_trace(landing, keep=lambda path: _intact(info, path)),
+              fetch.socket_timeout(fetch.DOWNLOAD_TIMEOUT_S)):
+            info.cls(root, train=True, download=True)  # fetches (and extracts) every file
+    except Exception as error:  # server trouble, unwritable root, a bad transfer, ...
+        reason = (f"the download failed, and its partial files were removed: "
+                  f"{type(error).__name__}: {error}")
+        raise _error(info, root, origin, missing, reason) from error
+    still = problems(info.name, root)
+    if still:
+        raise _error(info, root, origin, still, f"downloaded from {urls[0]} and its mirrors, "
+                     "but the files still fail their checks", DatasetCorruptError)
+
+
+def _intact(info: DatasetInfo, path: Path) -> bool:
+    """Whether ``path`` is a whole file of ``info``: a verified archive or extracted file."""
+    table = dict(expected_files(info.name))
+    if info.cls is datasets.CIFAR10:
+        table[info.cls.filename] = info.cls.tgz_md5
+    if path.name in table:
+        return integrity.hash_file(path, "md5") == table[path.name]
+    archive_md5 = table.get(path.name + ".gz")
+    if archive_md5 in integrity.EXTRACTED:
+        size, sha256 = integrity.EXTRACTED[archive_md5]
+        return path.stat().st_size == size and integrity.hash_file(path, "sha256") == sha256
+    return False
+
+
+def _extract_missing(info: DatasetInfo, root: Path, origin: str) -> None:
+    """Extract verified archives whose extracted file is absent (atomically, then checked)."""
+    folder = root / info.folder
+    for filename, md5 in info.cls.resources:
+        archive = folder / filename
+        if archive.is_file() and not (folder / filename.removesuffix(".gz")).is_file():
+            if not integrity.writable(folder):
+                raise _error(info, root, origin, [f"{folder} is read-only"],
+                             f"the verified {filename} must be extracted next to itself, "
+                             f"and {folder} is read-only; copy {root} to a writable place "
+                             f"and point {DATA_ENV} at the copy")
+            try:
+                integrity.extract(archive, md5)
+            except OSError as error:
+                target = folder / filename.removesuffix(".gz")
+                cache = integrity.DigestCache(folder)
+                if target.is_file() and not integrity.extracted_problem(target, md5, cache):
+                    continue  # another process extracted it at the same moment
+                raise _error(info, root, origin, [str(error)],
+                             f"{archive.name} could not be extracted") from error
+
+
+def _error(info: DatasetInfo, root: Path, origin: str, found: list, reason: str,
+           kind: type[DatasetNotFoundError] = DatasetNotFoundError) -> DatasetNotFoundError:
+    listing = "\n  - ".join(str(p) for p in found)
+    fixes = [p.fix for p in found if isinstance(p, Problem) and p.fix]
+    if kind is DatasetCorruptError and fixes:
+        state = "is damaged"
+        fix = "\n     ".join(dict.fromkeys(fixes))
+    else:
+        state = "is not available"
+        fix = (f"connect to the internet and run `coursekit data download {info.name}`, or "
+               f"set {DATA_ENV} to a writable folder that holds {info.folder}/ with "
+               "torchvision's files.")
+    return kind(
+        f"{info.name}: the dataset {state} under {root / info.folder} "
+        f"(data folder {root}, given by {origin}).\n"
         f"  - {listing}\n"
-        f"Could not fetch it ({reason}).\n"
-        f"Fix: connect to the internet and run `coursekit data download {info.name}`, or set "
-        f"{DATA_ENV} to a writable folder that holds {info.folder}/ with torchvision's files "
-        f"(looked in {root}, given by {origin})."
+        f"Why: {reason}.\n"
+        f"Fix: {fix}"
     )
 
 
