@@ -133,7 +133,12 @@ ALL_LABELS = set().union(*(_labels(p) for p in CHAPTERS)) if CHAPTERS else set()
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
 def test_bookkeeping_cells_are_hidden_from_the_page(path):
-    code = _code(_load(path))
+    nb = _load(path)
+    for cell in nb.cells:
+        if "injected-parameters" in _tags(cell):
+            assert "remove-cell" in _tags(cell), (
+                "papermill's injected parameters show on the page: re-run coursekit execute")
+    code = _code(nb)
     assert REMOVED <= _tags(code[0]), "the parameters cell is tagged remove-cell"
     assert "remove-input" in _tags(code[1]), "the session cell shows its record, not its code"
     assert "remove-input" in _tags(code[-1]), "run.finish() shows the wall time, not the code"
