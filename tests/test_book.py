@@ -250,3 +250,17 @@ def test_search_index_holds_words_not_tex(html):
              if index["terms"].get(w) not in (None, [], {})}
     assert not found, f"TeX commands indexed as words: {sorted(found)}"
     assert index["terms"].get("gradient") not in (None, [], {})
+
+
+@pytest.mark.book
+def test_figures_are_numbered_per_chapter_and_references_agree(html):
+    """Chapter 8's figures read "Fig. 8.1, 8.2, …" (not their place in the whole book), and a
+    {numref} to one of them prints the same number as its caption."""
+    for page in (html / "book").glob("[0-9][0-9]_*.html"):
+        text = page.read_text()
+        chapter = int(page.name[:2])
+        captions = re.findall(r'<span class="caption-number">Fig\. ([\d.]+) </span>', text)
+        assert captions, f"{page.name} shows no numbered figure"
+        assert captions == [f"{chapter}.{k}" for k in range(1, len(captions) + 1)], captions
+        refs = set(re.findall(r'<span class="std std-numref">Fig\. ([\d.]+)</span>', text))
+        assert refs and refs <= set(captions), (page.name, refs - set(captions))

@@ -54,13 +54,20 @@ def _python_lines(source: str) -> str:
 
 
 def _module_file(name: str) -> Path | None:
-    try:
-        spec = util.find_spec(name)
-    except (ImportError, ValueError):
+    """The source file of a coursekit module, found on disk without importing anything
+    (``find_spec`` of ``a.b`` imports ``a``: here that would import torch for nothing)."""
+    top = util.find_spec(PACKAGE)
+    if top is None or not top.submodule_search_locations:
         return None
-    if spec is None or spec.origin in (None, "built-in", "frozen"):
+    parts = name.split(".")
+    if parts[0] != PACKAGE:
         return None
-    return Path(spec.origin)
+    for folder in top.submodule_search_locations:
+        base = Path(folder).joinpath(*parts[1:])
+        for candidate in (base / "__init__.py", base.with_suffix(".py")):
+            if candidate.is_file():
+                return candidate
+    return None
 
 
 def _imports(tree: ast.AST, current: str | None = None, is_package: bool = False) -> set[str]:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import filecmp
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -114,11 +115,37 @@ def _index_without_math(app) -> None:
     builder.index_page = index_page
 
 
+_CHAPTER = re.compile(r"(?:^|/)(\d{2})_[^/]+$")
+
+
+def _number_figures_per_chapter(app, env):
+    """Number figures "8.1, 8.2, …" in chapter 8, like its sections.
+
+    Sphinx numbers figures through the whole book unless the table of contents is numbered,
+    and a numbered one would call chapter 8 "3" while chapters 3–7 are unwritten. So keep
+    Sphinx's order within each page and replace the number by (chapter, position); references
+    (``{numref}``) read the same table, so they agree, across pages too.
+    """
+    changed = []
+    for docname, by_type in env.toc_fignumbers.items():
+        match = _CHAPTER.search(docname)
+        if not match:
+            continue
+        chapter = int(match.group(1))
+        for numbers in by_type.values():
+            ordered = sorted(numbers, key=lambda figure_id: numbers[figure_id])
+            for position, figure_id in enumerate(ordered, start=1):
+                numbers[figure_id] = (chapter, position)
+        changed.append(docname)
+    return changed
+
+
 def setup(app):
     bibstyle.register()
     app.connect("config-inited", _configure_switcher)
     app.connect("builder-inited", _index_without_math)
     app.connect("html-page-context", _deduplicate_assets, priority=100)
+    app.connect("env-get-updated", _number_figures_per_chapter)
     app.connect("build-finished", _write_versions)
     app.connect("build-finished", _refresh_static)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
