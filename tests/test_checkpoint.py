@@ -1,5 +1,6 @@
 """Atomic checkpoint files and RNG state capture."""
 
+import os
 import random
 
 import numpy as np
@@ -36,11 +37,15 @@ def test_a_crash_while_writing_keeps_the_previous_checkpoint(tmp_path, monkeypat
     assert [p.name for p in tmp_path.iterdir()] == ["run.pt"]  # no temporary left behind
 
 
-def test_temporaries_of_a_killed_writer_are_cleaned_up(tmp_path):
+def test_temporaries_of_a_killed_writer_are_cleaned_up_and_a_live_writers_kept(tmp_path):
     stale = tmp_path / ".run.pt.abc123.tmp"
     stale.write_bytes(b"partial")
+    an_hour_ago = stale.stat().st_mtime - 3600
+    os.utime(stale, (an_hour_ago, an_hour_ago))
+    live = tmp_path / ".run.pt.def456.tmp"  # another process writing the same file right now
+    live.write_bytes(b"in progress")
     checkpoint.save({"epoch": 1}, tmp_path / "run.pt")
-    assert not stale.exists()
+    assert not stale.exists() and live.exists()
 
 
 def test_missing_and_corrupt_files_are_explained(tmp_path):

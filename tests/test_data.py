@@ -13,6 +13,7 @@ from torchvision import datasets
 
 from coursekit import cli, data
 from coursekit.data import fetch, integrity
+from coursekit.util import atomic
 
 
 def test_mnist_as_one_uint8_tensor():
@@ -268,8 +269,8 @@ def test_deleting_the_named_file_repairs_it_from_the_verified_archive(tmp_path, 
 def test_extraction_leaves_other_extractions_alone_and_clears_abandoned_ones(tmp_path):
     folder = _copy_mnist(tmp_path, extracted=False)
     archive = folder / "t10k-labels-idx1-ubyte.gz"
-    running = folder / f".t10k-labels-idx1-ubyte.other{integrity.EXTRACTING}"
-    abandoned = folder / f".t10k-labels-idx1-ubyte.killed{integrity.EXTRACTING}"
+    running = folder / f".t10k-labels-idx1-ubyte.other{atomic.TMP_SUFFIX}"
+    abandoned = folder / f".t10k-labels-idx1-ubyte.killed{atomic.TMP_SUFFIX}"
     running.write_bytes(b"another process is writing this")
     abandoned.write_bytes(b"left by a killed process")
     an_hour_ago = abandoned.stat().st_mtime - 3600

@@ -21,7 +21,6 @@ import gzip
 import hashlib
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -31,8 +30,6 @@ CACHE_NAME = ".coursekit-digests.json"
 CACHE_FORMAT = 1
 RACY_NS = 2_000_000_000  # files touched less than 2 s ago are hashed but not cached
 CHUNK = 1 << 20
-EXTRACTING = ".extracting"  # suffix of a file being extracted
-ABANDONED_S = 600  # a file still being extracted after 10 minutes was left by a killed process
 
 # Archive md5 (torchvision's table) -> (size, sha256) of the file it decompresses to.
 # Computed once from the verified archives; tests/test_data.py re-derives it from them.
@@ -162,17 +159,16 @@ def reference(archive: Path) -> tuple[int, str]:
 def extract(archive: Path, archive_md5: str) -> Path:
     """Decompress a verified ``.gz`` next to itself, atomically, and check the result.
 
-    Each caller writes its own temporary file and renames it into place, so processes that
-    extract the same archive at once (parallel notebooks) all succeed with the same bytes.
+    Each caller writes its own temporary file and renames it into place
+    (:func:`~coursekit.util.atomic.write_atomic`), so processes that extract the same archive
+    at once (parallel notebooks) all succeed with the same bytes.
     """
     target = archive.with_name(archive.name.removesuffix(".gz"))
     expected = EXTRACTED.get(archive_md5) or reference(archive)
-    _remove_abandoned(target)
-    digest, size = hashlib.sha256(), 0
-    handle = tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.",
-                                         suffix=EXTRACTING, delete=False)
-    try:
-        with handle, gzip.open(archive, "rb") as stream:
+
+    def decompress(handle) -> None:
+        digest, size = hashlib.sha256(), 0
+        with gzip.open(archive, "rb") as stream:
             for chunk in iter(lambda: stream.read(CHUNK), b""):
                 handle.write(chunk)
                 digest.update(chunk)
@@ -181,24 +177,6 @@ def extract(archive: Path, archive_md5: str) -> Path:
             raise OSError(f"{archive} decompressed to {size:,} bytes that differ from the "
                           f"expected content ({expected[0]:,} bytes); delete {archive} and "
                           "download it again.")
-        os.chmod(handle.name, 0o666 & ~_umask())  # a normal file's mode, not mkstemp's 0600
-        os.replace(handle.name, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(handle.name)
-        raise
-    return target
 
+    return write_atomic(target, decompress)
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _remove_abandoned(target: Path) -> None:
-    """Temporary files of extractions that were killed (old enough to be nobody's now)."""
-    for stale in target.parent.glob(f".{target.name}.*{EXTRACTING}"):
-        with contextlib.suppress(OSError):
-            if time.time() - stale.stat().st_mtime > ABANDONED_S:
-                stale.unlink()

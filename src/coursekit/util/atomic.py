@@ -9,11 +9,13 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
 TMP_SUFFIX = ".tmp"
+ABANDONED_S = 600  # a temporary file untouched this long was left by a killed writer
 
 
 def write_atomic(path: str | Path, content: bytes | str | Callable[[BinaryIO], None]) -> Path:
@@ -47,10 +49,15 @@ def _umask() -> int:
 
 
 def _remove_stale_temporaries(path: Path) -> None:
-    """Delete temporary files left by a writer that was killed mid-write."""
+    """Delete temporary files left by a writer that was killed mid-write.
+
+    Only old ones: a recent temporary may belong to another process writing the same file
+    right now (two notebooks extracting one archive), and deleting it would fail that write.
+    """
     for stale in path.parent.glob(f".{path.name}.*{TMP_SUFFIX}"):
         with contextlib.suppress(OSError):
-            stale.unlink()
+            if time.time() - stale.stat().st_mtime > ABANDONED_S:
+                stale.unlink()
 
 
 def _fsync_dir(folder: Path) -> None:
