@@ -173,3 +173,54 @@ def test_relu_derivative_at_zero_is_the_subgradient_torch_uses():
     assert autograd_derivative(nn.LeakyReLU(slope), zero).tolist() == [slope, slope]
     tiny = torch.tensor([-1e-300, 1e-300], dtype=torch.float64)  # either side of the kink
     assert ACTIVATIONS["relu"].derivative(tiny).tolist() == [0.0, 1.0]
+
+
+# --- backward signals and counted cost (chapter 2, sections 2.3 and 2.4) ---------------------
+
+
+def test_activation_input_grads_equal_autograd_on_the_pre_activations():
+    torch.manual_seed(0)
+    net = mlp([5, 4, 3, 2], "tanh")
+    x, y = torch.randn(6, 5), torch.tensor([0, 1, 0, 1, 1, 0])
+    grads = activations.activation_input_grads(net, x, y)
+    z1 = net.block1[0](net.flatten(x))
+    z2 = net.block2[0](torch.tanh(z1))
+    loss = nn.functional.cross_entropy(net.head(torch.tanh(z2)), y)
+    expected = torch.autograd.grad(loss, [z1, z2])
+    assert list(grads) == ["block1.1", "block2.1"]
+    for got, want in zip(grads.values(), expected, strict=True):
+        torch.testing.assert_close(got, want)
+
+
+def test_activation_input_grads_leave_the_weight_gradients_of_one_backward_pass():
+    torch.manual_seed(0)
+    net = mlp([5, 4, 2], "relu")
+    x, y = torch.randn(3, 5), torch.tensor([0, 1, 1])
+    activations.activation_input_grads(net, x, y)
+    hooked = [p.grad.clone() for p in net.parameters()]
+    net.zero_grad()
+    nn.functional.cross_entropy(net(x), y).backward()
+    for got, want in zip(hooked, (p.grad for p in net.parameters()), strict=True):
+        torch.testing.assert_close(got, want)
+    assert not net.block1[1]._forward_pre_hooks  # hooks removed
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_an_activation_keeps_one_input_sized_tensor_and_does_no_matrix_flops(name):
+    x = torch.randn(4, 8, requires_grad=True)
+    cost = activations.forward_backward_cost(ACTIVATIONS[name].function, x, torch.randn(4, 8))
+    assert cost == activations.Cost(elements=32, matmul_flops=0, saved_elements=32)
+    assert x.grad is None
+
+
+def test_a_linear_layer_costs_three_matrix_products():
+    x = torch.randn(4, 8, requires_grad=True)
+    cost = activations.forward_backward_cost(nn.Linear(8, 3), x, torch.randn(4, 3))
+    # forward x @ W.T, backward grad @ W and grad.T @ x: 2 * 4 * 8 * 3 FLOPs each
+    assert cost.matmul_flops == 3 * 2 * 4 * 8 * 3
+    assert cost.saved_elements == 4 * 8 + 8 * 3  # the input and the weight
+
+
+def test_forward_backward_cost_needs_an_input_that_requires_grad():
+    with pytest.raises(ValueError, match="require grad"):
+        activations.forward_backward_cost(torch.relu, torch.randn(3), torch.randn(3))

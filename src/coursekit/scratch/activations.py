@@ -6,10 +6,12 @@ their gradients and their cost. :data:`ACTIVATIONS` holds each one's function, i
 its ``nn.Module`` and its range, so the chapter plots and asserts from one table.
 
 :func:`activation_inputs` captures the pre-activations entering each activation layer,
-to evaluate ``f'`` where a network actually operates. :func:`unit_activity` and
-:func:`dead_fraction` find units whose pre-activation is never positive on some data. For
-a ReLU such a unit outputs 0 and passes back a zero gradient on every example, so gradient
-descent can no longer change its incoming weights: it is dead.
+to evaluate ``f'`` where a network actually operates, and :func:`activation_input_grads` the
+loss gradients with respect to them, the backward signal. :func:`forward_backward_cost`
+counts an operation's work (matrix FLOPs, elements kept for backward) instead of timing it.
+:func:`unit_activity` and :func:`dead_fraction` find units whose pre-activation is never
+positive on some data. For a ReLU such a unit outputs 0 and passes back a zero gradient on
+every example, so gradient descent can no longer change its incoming weights: it is dead.
 """
 
 from __future__ import annotations
@@ -232,3 +234,74 @@ def dead_fraction(model: nn.Module, inputs: Tensor | Iterable,
                   layer_types: tuple[type[nn.Module], ...] = RECTIFIERS) -> float:
     """Fraction of rectifier units never positive on ``inputs`` (see :func:`unit_activity`)."""
     return unit_activity(model, inputs, layer_types).dead_fraction
+
+
+# --------------------------------------------------------------------------- backward signals
+
+
+def activation_input_grads(model: nn.Module, x: Tensor, target: Tensor,
+                           loss_fn: Callable[[Tensor, Tensor], Tensor] | None = None,
+                           layer_types: tuple[type[nn.Module], ...] = ACTIVATION_LAYERS
+                           ) -> dict[str, Tensor]:
+    """The gradient ``∂loss/∂z`` of each activation layer's input ``z``, for one batch.
+
+    Backpropagation multiplies this signal by ``f'(z)`` and a transposed weight matrix at every
+    layer, so its size per layer shows how the backward pass grows or shrinks with depth. The
+    weight gradient of the layer that produced ``z`` is built from it and from that layer's
+    input. ``loss_fn`` defaults to cross-entropy. Parameter gradients accumulate as in any
+    ``backward``; the model's mode is kept.
+    """
+    loss_fn = loss_fn or nn.functional.cross_entropy
+    layers = _find_layers(model, layer_types)
+    grads: dict[str, Tensor] = {}
+
+    def capture(name: str, z: Tensor) -> None:
+        if z.requires_grad:
+            z.register_hook(lambda g: grads.__setitem__(name, g.detach().cpu()))
+
+    handles = [m.register_forward_pre_hook(lambda _m, args, name=n: capture(name, args[0]))
+               for n, m in layers.items()]
+    try:
+        loss_fn(model(x), target).backward()
+    finally:
+        for handle in handles:
+            handle.remove()
+    return {name: grads[name] for name in layers if name in grads}
+
+
+# --------------------------------------------------------------------------- cost as counts
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What one forward and backward pass of an operation does, counted rather than timed.
+
+    ``matmul_flops`` is what :class:`torch.utils.flop_counter.FlopCounterMode` counts: the
+    floating-point operations of matrix products and convolutions (element-wise operations
+    count zero there). ``saved_elements`` is the number of tensor elements autograd keeps
+    from the forward pass for the backward pass, read once more when it runs.
+    """
+
+    elements: int
+    matmul_flops: int
+    saved_elements: int
+
+
+def forward_backward_cost(fn: Callable[[Tensor], Tensor], x: Tensor, upstream: Tensor) -> Cost:
+    """Count the work of ``fn(x).backward(upstream)`` (``x`` must require grad)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    if not x.requires_grad:
+        raise ValueError("x must require grad, or there is no backward pass to count.")
+    saved: list[int] = []
+
+    def pack(tensor: Tensor) -> Tensor:
+        saved.append(tensor.numel())
+        return tensor
+
+    with FlopCounterMode(display=False) as counter:
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+            y = fn(x)
+        y.backward(upstream)
+    x.grad = None
+    return Cost(x.numel(), int(counter.get_total_flops()), sum(saved))
