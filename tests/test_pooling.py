@@ -106,3 +106,20 @@ def test_windows_start_where_the_definition_says():
 def test_bad_arguments_are_explained(shape, kwargs, message):
     with pytest.raises(ValueError, match=message):
         pooling.max_pool2d(torch.zeros(shape), **kwargs)
+
+
+def test_relative_change_is_the_mean_of_per_example_norm_ratios():
+    before = torch.tensor([[[3.0, 4.0]], [[1.0, 0.0]]])  # norms 5 and 1
+    after = before + torch.tensor([[[0.0, 5.0]], [[0.0, 3.0]]])  # changes of norm 5 and 3
+    assert pooling.relative_change(after, before) == pytest.approx((5 / 5 + 3 / 1) / 2)
+    assert pooling.relative_change(before, before) == 0.0
+
+
+@pytest.mark.parametrize(("after", "before", "message"), [
+    (torch.ones(2, 3), torch.ones(2, 4), "same shape"),
+    (torch.ones(3), torch.ones(3), "batch"),
+    (torch.ones(2, 3), torch.tensor([[1.0, 0, 0], [0, 0, 0]]), "1 example"),
+])
+def test_relative_change_refuses_what_it_cannot_measure(after, before, message):
+    with pytest.raises(ValueError, match=message):
+        pooling.relative_change(after, before)

@@ -2,9 +2,11 @@
 
 A pooling layer slides a ``k×k`` window over each channel separately, with stride ``s``
 and zero padding ``p``, and replaces each window by one number: its maximum or its mean.
-It has no trainable parameters. These functions spell that out (pad, cut out every window,
-reduce it) so the chapter can assert they equal :class:`torch.nn.MaxPool2d` and
-:class:`torch.nn.AvgPool2d`, including torch's conventions for padding and ``ceil_mode``.
+It has no trainable parameters. These functions spell that out (pad, cut out every
+window, reduce it) so the chapter can assert they equal :class:`torch.nn.MaxPool2d` and
+:class:`torch.nn.AvgPool2d`, including torch's conventions for padding and
+``ceil_mode``. :func:`relative_change` measures how much a shift of the input moves a
+map.
 """
 
 from __future__ import annotations
@@ -28,15 +30,15 @@ def pool_output_size(size: int, kernel_size: int, stride: int, padding: int = 0,
                      ceil_mode: bool = False) -> int:
     """Number of windows along one axis: ``floor((size + 2p - k) / s) + 1``.
 
-    With ``ceil_mode`` the division rounds up, but (as in torch) a last window that would
-    start inside the right padding is dropped: every window must touch the input.
+    With ``ceil_mode`` the division rounds up, but (as in torch) a last window that
+    would start inside the right padding is dropped: every window must touch the input.
     """
     if size + 2 * padding < kernel_size:
         raise ValueError(
-            f"the {kernel_size}-wide window does not fit in an input of size {size} with "
-            f"padding {padding}; use a smaller kernel_size or more padding"
+            f"the {kernel_size}-wide window does not fit in an input of size {size} "
+            f"with padding {padding}; use a smaller kernel_size or more padding"
         )
-    out = conv.output_size(size, kernel_size, padding, stride)  # floor: a conv's formula
+    out = conv.output_size(size, kernel_size, padding, stride)  # floor, as for a conv
     if ceil_mode and (size + 2 * padding - kernel_size) % stride:
         out += 1  # round up: one more, partial window ...
         if (out - 1) * stride >= size + padding:
@@ -48,11 +50,12 @@ def pool_windows(x: torch.Tensor, kernel_size: int | tuple[int, int],
                  stride: int | tuple[int, int] | None = None,
                  padding: int | tuple[int, int] = 0, ceil_mode: bool = False,
                  fill: float = 0.0) -> torch.Tensor:
-    """Every pooling window of ``x`` (N×C×H×W or C×H×W), as a tensor ...×H_out×W_out×k_h×k_w.
+    """Every pooling window of ``x`` (N×C×H×W or C×H×W), shaped ...×H_out×W_out×k_h×k_w.
 
-    The input is padded with ``fill`` by ``padding`` on every side; in ``ceil_mode`` the last,
-    partial window may need extra cells on the right and bottom, which get ``fill`` too.
-    Window ``(i, j)`` starts at row ``i·s_h − p_h`` and column ``j·s_w − p_w`` of the input.
+    The input is padded with ``fill`` by ``padding`` on every side; in ``ceil_mode`` the
+    last, partial window may need extra cells on the right and bottom, which get
+    ``fill`` too. Window ``(i, j)`` starts at row ``i·s_h − p_h`` and column
+    ``j·s_w − p_w`` of the input.
     """
     if x.dim() not in (3, 4):
         raise ValueError(
@@ -63,11 +66,12 @@ def pool_windows(x: torch.Tensor, kernel_size: int | tuple[int, int],
     (sh, sw) = _pair(stride if stride is not None else kernel_size, "stride")
     (ph, pw) = _pair(padding, "padding")
     if min(kh, kw, sh, sw) < 1 or min(ph, pw) < 0:
-        raise ValueError("kernel_size and stride must be positive and padding non-negative")
+        raise ValueError("kernel_size and stride must be positive and padding "
+                         "non-negative")
     if 2 * ph > kh or 2 * pw > kw:
         raise ValueError(
-            f"padding {padding} is more than half the kernel {kernel_size}: some windows "
-            "would see only padding; reduce padding to at most kernel_size // 2"
+            f"padding {padding} is more than half the kernel {kernel_size}: some "
+            "windows would see only padding; reduce padding to at most kernel_size // 2"
         )
     h, w = x.shape[-2:]
     h_out = pool_output_size(h, kh, sh, ph, ceil_mode)
@@ -81,7 +85,8 @@ def pool_windows(x: torch.Tensor, kernel_size: int | tuple[int, int],
 
 def max_pool2d(x: torch.Tensor, kernel_size: int | tuple[int, int],
                stride: int | tuple[int, int] | None = None,
-               padding: int | tuple[int, int] = 0, ceil_mode: bool = False) -> torch.Tensor:
+               padding: int | tuple[int, int] = 0,
+               ceil_mode: bool = False) -> torch.Tensor:
     """The maximum over each window; padding never wins because it is ``-inf``.
 
     Same arguments and result as :func:`torch.nn.functional.max_pool2d`
@@ -97,10 +102,10 @@ def avg_pool2d(x: torch.Tensor, kernel_size: int | tuple[int, int],
                count_include_pad: bool = True) -> torch.Tensor:
     """The mean over each window, with torch's rule for what the mean divides by.
 
-    Zero padding adds nothing to a window's sum. The divisor counts the window's cells that
-    lie in the input, plus (if ``count_include_pad``) those in the symmetric padding ``p``;
-    cells that exist only because of ``ceil_mode`` are never counted. Same arguments and
-    result as :func:`torch.nn.functional.avg_pool2d`.
+    Zero padding adds nothing to a window's sum. The divisor counts the window's cells
+    that lie in the input, plus (if ``count_include_pad``) those in the symmetric
+    padding ``p``; cells that exist only because of ``ceil_mode`` are never counted.
+    Same arguments and result as :func:`torch.nn.functional.avg_pool2d`.
     """
     windows = pool_windows(x, kernel_size, stride, padding, ceil_mode, fill=0.0)
     sums = windows.sum(dim=(-2, -1))
@@ -110,9 +115,29 @@ def avg_pool2d(x: torch.Tensor, kernel_size: int | tuple[int, int],
     counted = torch.ones(1, 1, h, w, dtype=x.dtype, device=x.device)
     if count_include_pad:
         counted = F.pad(counted, (pw, pw, ph, ph), value=1.0)
-        mask_windows = pool_windows(counted, kernel_size, stride, 0, ceil_mode, fill=0.0)
+        mask_windows = pool_windows(counted, kernel_size, stride, 0, ceil_mode)
         mask_windows = mask_windows[..., : sums.shape[-2], : sums.shape[-1], :, :]
     else:
-        mask_windows = pool_windows(counted, kernel_size, stride, padding, ceil_mode, fill=0.0)
+        mask_windows = pool_windows(counted, kernel_size, stride, padding, ceil_mode)
     divisor = mask_windows.sum(dim=(-2, -1))
     return sums / divisor.reshape(divisor.shape[-2:])
+
+
+def relative_change(after: torch.Tensor, before: torch.Tensor) -> float:
+    """Mean over the batch of ``‖after − before‖ / ‖before‖``, each example flattened.
+
+    How much a transformation of the input (a shift) moves a map, on a scale that does
+    not depend on the map's size or units: 0 means unchanged, 1 a change as large as the
+    map itself.
+    """
+    if after.shape != before.shape:
+        raise ValueError(f"after {tuple(after.shape)} and before {tuple(before.shape)} "
+                         "must have the same shape: compare one map before and after")
+    if before.dim() < 2:
+        raise ValueError(f"expected a batch (N×...), got shape {tuple(before.shape)}; "
+                         "add a batch dimension with unsqueeze(0)")
+    norms = before.flatten(1).norm(dim=1)
+    if not norms.all():
+        raise ValueError(f"{int((norms == 0).sum())} example(s) of `before` are all "
+                         "zero, so their relative change is undefined; leave them out")
+    return ((after - before).flatten(1).norm(dim=1) / norms).mean().item()
