@@ -26,7 +26,8 @@ def test_plot_functions_draws_rows_of_functions_and_derivatives_with_a_magnified
     slopes = {"a": (x > 0) * 1.0, "b": np.where(x > 0, 1.0, 0.1), "c": 1 - np.tanh(x) ** 2}
     fig = activation_plots.plot_functions(x, values, slopes, [("c",), ("a", "b")],
                                           titles=["one", "two", "zoom"],
-                                          magnify=(1, (-3, 0), ((-0.4, 0.1), (-0.1, 0.2))))
+                                          magnify=activation_plots.Zoom(
+                                              group=1, x=(-3, 0), f=(-0.4, 0.1), df=(-0.1, 0.2)))
     axes = fig.axes
     assert len(axes) == 6
     assert axes[2].get_xlim() == (-3, 0) and axes[5].get_ylim() == (-0.1, 0.2)

@@ -32,25 +32,35 @@ def _figure(ncols: int, nrows: int, **kwargs) -> tuple[Figure, np.ndarray]:
     return fig, fig.subplots(nrows, ncols, squeeze=False)
 
 
+@dataclass(frozen=True)
+class Zoom:
+    """A magnified view for :func:`plot_functions`: group ``group`` redrawn over ``x``.
+
+    ``f`` and ``df`` are the vertical limits of the function and of the derivative panel.
+    """
+
+    group: int
+    x: tuple[float, float]
+    f: tuple[float, float]
+    df: tuple[float, float]
+
+
 def plot_functions(x: Sequence[float], values: Mapping[str, Sequence[float]],
                    derivatives: Mapping[str, Sequence[float]], groups: Sequence[Sequence[str]],
                    *, titles: Sequence[str] | None = None,
                    labels: Mapping[str, str] | None = None,
-                   magnify: tuple[int, tuple[float, float],
-                                  tuple[tuple[float, float], tuple[float, float]]] | None = None
-                   ) -> Figure:
+                   magnify: Zoom | None = None) -> Figure:
     """Functions (row 0) and derivatives (row 1); column ``j`` holds the curves of ``groups[j]``.
 
     Each function keeps one colour and line style in every panel (in the order of
     ``groups``, as in :func:`plot_per_layer`), named in one legend below the panels.
-    ``magnify=(j, xlim, (ylim_f, ylim_df))`` adds a last column that redraws group ``j``
-    over ``xlim``, where curves that coincide at full scale come apart.
+    ``magnify=Zoom(group=j, x=..., f=..., df=...)`` adds a last column that redraws group
+    ``j`` over ``x``, where curves that coincide at full scale come apart.
     """
     labels = dict(labels or {})
     columns = [(group, None) for group in groups]
     if magnify is not None:
-        j, xlim, ylims = magnify
-        columns.append((groups[j], (xlim, ylims)))
+        columns.append((groups[magnify.group], (magnify.x, (magnify.f, magnify.df))))
     fig, axes = _figure(len(columns), 2, panel_height=2.5)
     order = {name: k for k, name in enumerate(dict.fromkeys(n for g in groups for n in g))}
     rows = [("$f(x)$", values), ("$f'(x)$", derivatives)]
@@ -127,7 +137,7 @@ def plot_activity(rates: Mapping[str, Sequence[float]], *, bins: int = 40) -> Fi
     edges = np.linspace(0, 1, bins + 1)
     for ax, (name, values) in zip(axes[0], rates.items(), strict=True):
         values = np.asarray(values, dtype=float)
-        ax.hist(values[values > 0], bins=edges, color="C0", label="active on some")
+        ax.hist(values[values > 0], bins=edges, color="C0", label="active on some inputs")
         ax.hist(values[values == 0], bins=edges, color="C1", hatch="//",
                 label="never active")
         ax.set(title=name, xlabel="fraction of inputs\non which a unit is active",
