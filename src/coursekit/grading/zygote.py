@@ -160,6 +160,14 @@ class _Zygote:
         return pid
 
 
+class _nothing:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+
 def _open_fds() -> list[int]:
     try:
         return sorted(int(fd) for fd in os.listdir("/proc/self/fd"))
@@ -182,6 +190,14 @@ def main() -> None:
         except Exception as error:  # a lab module that does not import fails in the sandbox too
             failed[name] = f"{type(error).__name__}: {error}"
     from coursekit.grading import sandbox, worker  # noqa: F401 - preloaded for the children
+
+    try:  # the operator log's first use costs about a second: pay it once, here
+        import torch
+
+        with worker.operator_log() or _nothing():
+            torch.zeros(2).add(1).sum()
+    except Exception:
+        pass
 
     zygote = _Zygote()
     _send(control, {"ok": True, "failed": failed})
@@ -214,6 +230,24 @@ def main() -> None:
 
 
 # --- the grader's handle on it -----------------------------------------------------------------
+ENV_ALLOWED = ("PYTHONPATH",)  # the only variables of the grader's environment passed on
+
+
+def clean_environment() -> dict[str, str]:
+    """The zygote's whole environment: an allow-list, never the grader's own.
+
+    A process's initial environment stays in its memory (and in /proc/self/environ) after
+    ``os.environ.clear()``, and every sandbox is forked from the zygote; so the zygote is
+    started with nothing of the grader's environment but what Python needs to find
+    coursekit.
+    """
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
+           "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONHASHSEED": "0",
+           "PYTHONNOUSERSITE": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+    env.update({k: os.environ[k] for k in ENV_ALLOWED if k in os.environ})
+    return env
+
+
 class ZygoteError(RuntimeError):
     """The zygote could not start, or stopped answering."""
 
@@ -226,6 +260,7 @@ class Handle:
     sock: socket.socket
     output: str
     folders: tuple[str, ...] = ()  # the grader's scratch folders for it, removed at the end
+    group: object = None  # its cgroups.Group (memory, CPU time, tasks), or None
 
 
 class Zygote:
@@ -236,7 +271,7 @@ class Zygote:
         self._lock = threading.Lock()
         self._count = 0
         ours, theirs = socket.socketpair()
-        env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONHASHSEED="0")
+        env = clean_environment()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "coursekit.grading.zygote", str(theirs.fileno()),
              json.dumps(preload)],
@@ -303,8 +338,12 @@ class Zygote:
                 self.process.wait()
 
 
-def request(handle: Handle, message: dict, deadline: float) -> dict:
-    """Send one request to a sandbox and wait for its reply until ``deadline``."""
+def request(handle: Handle, message: dict, deadline: float, over=None) -> dict:
+    """Send one request to a sandbox and wait for its reply until ``deadline``.
+
+    ``over()``, polled while waiting, returns True when the question's budget (its CPU
+    time) is spent: the wait then ends like a timeout.
+    """
     handle.sock.settimeout(max(0.001, deadline - time.monotonic()))
     try:
         wire.send(handle.sock, message)
@@ -314,7 +353,7 @@ def request(handle: Handle, message: dict, deadline: float) -> dict:
         raise wire.ChannelClosed("the sandbox closed the channel") from None
     finally:
         handle.sock.settimeout(None)
-    return wire.receive(handle.sock, deadline)
+    return wire.receive(handle.sock, deadline, over=over)
 
 
 if __name__ == "__main__":
