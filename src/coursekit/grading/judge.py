@@ -318,7 +318,7 @@ class Pool:
         if self.cgroups:
             cgroups.sweep(CGROUP_PREFIX)
         self._groups = 0
-        self.slack = 64 * 2**20  # pages a sandbox dirties in the interpreter it inherits
+        self.slack = 256 * 2**20  # copy-on-write pages of the inherited interpreter it dirties
         os.chmod(self.scratch, 0o711)  # basic mode: a sandbox may enter its own workdir only
         self.hidden = [os.path.realpath(p) for p in hidden] + [self.scratch]
         self.preload = sorted(set(["torch", "numpy", *preload]))
