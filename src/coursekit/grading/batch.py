@@ -345,12 +345,6 @@ def _md(text: object) -> str:
     return _MARKDOWN.sub(r"\\\1", flat)
 
 
-def _fence(text: str) -> tuple[str, str]:
-    """A code fence longer than any backtick run in ``text``."""
-    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
-    return "`" * max(3, longest + 1), text
-
-
 def report(lab: Lab, r: SubmissionResult, isolation: str) -> str:
     out = [f"# {lab.name}: {_md(r.student)}", "",
            f"**Total: {fmt(r.total)} / {fmt(lab.total_points)}**", "",
@@ -378,9 +372,10 @@ def report(lab: Lab, r: SubmissionResult, isolation: str) -> str:
                 if t.hint:
                     line += f"\n    hint: {_md(t.hint)}"
             out.append(line)
-        if q.output:
-            fence, shown = _fence(_printable(q.output).replace("\x00", ""))
-            out += ["", "Output printed by your code (first lines):", "", fence, shown, fence]
+        if q.output:  # an indented code block: no line of it can close it or start anything
+            shown = _printable(q.output).splitlines()
+            out += ["", "Output printed by your code (first lines):", ""]
+            out += [f"    {line}" for line in shown]
     return "\n".join(out) + "\n"
 
 
