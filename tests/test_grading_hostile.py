@@ -30,7 +30,7 @@ _spec = importlib.util.spec_from_file_location(
 hostile = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(hostile)
 
-LIMITS = sandbox.Limits(timeout=3.0, wall=8.0)  # CPU seconds; wall only as a backstop
+LIMITS = sandbox.Limits(timeout=3.0, wall=60.0)  # CPU seconds; wall only as a backstop
 
 
 class Listener:
@@ -128,7 +128,8 @@ def test_infinite_loops_cost_the_question_even_when_interrupts_are_ignored(batch
         q = _question(batch, student, qid)
         assert q.status == "timeout" and "stopped after" in q.reason
     assert "3 s of CPU time" in _question(batch, "infinite_loop", "q3").reason
-    assert "wall-clock backstop" in _question(batch, "ignores_interrupt", "q4").reason
+    sleeper = _question(batch, "ignores_interrupt", "q4").reason
+    assert ("sleeping" if batch["pool"].cgroups else "wall-clock") in sleeper
 
 
 def test_memory_and_fork_bombs_are_contained(batch):

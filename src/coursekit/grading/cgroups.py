@@ -125,6 +125,32 @@ class Group:
         except (OSError, ValueError):
             return 0.0
 
+    def tasks(self) -> list[str]:
+        """Thread ids of the group's live tasks (host ids)."""
+        path = (f"{self.dirs['all']}/cgroup.threads" if self.kind == "v2"
+                else f"{self.dirs['cpuacct']}/tasks")
+        try:
+            with open(path) as f:
+                return f.read().split()
+        except OSError:
+            return []
+
+    def wanted_seconds(self) -> float:
+        """CPU time used, plus the time live tasks spent waiting for a CPU (schedstat).
+
+        On a busy machine a task may wait long for a CPU; it is not idle. A question whose
+        tasks neither run nor wait to run is sleeping or blocked, which the grader limits
+        separately from its CPU time.
+        """
+        waited = 0
+        for tid in self.tasks()[:256]:
+            try:
+                with open(f"/proc/{tid}/schedstat") as f:
+                    waited += int(f.read().split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+        return self.cpu_seconds() + waited / 1e9
+
     def out_of_memory(self) -> bool:
         """Whether the kernel refused the question memory (or killed it for that)."""
         try:

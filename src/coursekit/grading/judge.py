@@ -63,11 +63,15 @@ class RemoteStudent(Student):
     """``student`` in the grader: every call is a request to the sandbox."""
 
     def __init__(self, handle: zygote.Handle, deadline: float, sources: dict[str, str],
-                 cpu_limit: float | None = None) -> None:
+                 cpu_limit: float | None = None, idle_limit: float | None = None) -> None:
         super().__init__()
         self._handle, self._deadline, self._sources = handle, deadline, sources
         self._cpu_limit = cpu_limit
+        self._idle_limit = idle_limit
         self.operators: set[str] = set()  # torch operators the student's code ran
+        self.idle = 0.0  # seconds the question's tasks neither ran nor waited to run
+        self.spent = ""  # "cpu" or "idle" once a budget is spent
+        self._last: tuple[float, float] | None = None
 
     def cpu_spent(self) -> bool:
         """The question's processes used their CPU budget (measured by the cgroup)."""
@@ -75,9 +79,29 @@ class RemoteStudent(Student):
         return bool(group is not None and self._cpu_limit is not None
                     and group.cpu_seconds() >= self._cpu_limit)
 
+    def over(self) -> bool:
+        """Polled while waiting for a reply: is the CPU or the idle budget spent?"""
+        group = self._handle.group
+        if group is None:
+            return False
+        if self.cpu_spent():
+            self.spent = "cpu"
+            return True
+        now, wanted = time.monotonic(), group.wanted_seconds()
+        if self._last is not None:
+            elapsed = now - self._last[0]
+            if wanted - self._last[1] < 0.1 * elapsed:
+                self.idle += elapsed
+        self._last = (now, wanted)
+        if self._idle_limit is not None and self.idle >= self._idle_limit:
+            self.spent = "idle"
+            return True
+        return False
+
     def _ask(self, message: dict, raw: bool = False) -> object:
+        self._last = None  # time between requests is the grader's, not the student's
         try:
-            reply = zygote.request(self._handle, message, self._deadline, over=self.cpu_spent)
+            reply = zygote.request(self._handle, message, self._deadline, over=self.over)
         except wire.ChannelTimeout:
             raise SandboxGone("timeout", "timed out") from None
         except wire.ChannelClosed:
@@ -211,7 +235,8 @@ def grade_question(pool: Pool, lab: Lab, answers: Answers, qid: str,
         return result
     deadline = time.monotonic() + limits.wall_backstop
     gone: SandboxGone | None = None
-    student = RemoteStudent(handle, deadline, answers.sources, limits.timeout)
+    student = RemoteStudent(handle, deadline, answers.sources, limits.timeout,
+                            limits.idle_limit)
     try:
         try:
             result.load_errors = _load_errors(student._ask({"op": "load", "cells": cells}))
@@ -237,12 +262,15 @@ def grade_question(pool: Pool, lab: Lab, answers: Answers, qid: str,
     result.score = round(question.points * passed / len(result.tests), 2) if tests else 0.0
     if gone is not None and (gone.status == "timeout" or cpu_spent or _cpu_signal(finish)):
         result.status = "timeout"
-        why = ("wall-clock backstop: it waited without computing" if not cpu_spent
-               and not _cpu_signal(finish) and gone.status == "timeout" else "CPU time")
-        limit = (f"{limits.wall_backstop:g} s" if why.startswith("wall")
-                 else f"{limits.timeout:g} s of CPU time")
-        result.reason = (f"stopped after {limit} ({why}; infinite loop or too slow); "
-                         f"{passed}/{len(tests)} tests passed before that")
+        if cpu_spent or _cpu_signal(finish) or student.spent == "cpu":
+            limit = f"{limits.timeout:g} s of CPU time (infinite loop or too slow)"
+        elif student.spent == "idle":
+            limit = (f"{limits.idle_limit:g} s of sleeping or waiting without computing "
+                     "(nothing in a lab needs to wait)")
+        else:
+            limit = f"{limits.wall_backstop:g} s of wall-clock time (the backstop)"
+        result.reason = (f"stopped after {limit}; {passed}/{len(tests)} tests passed "
+                         "before that")
         for t in result.tests:
             if t.status == "crashed":
                 t.status = "timeout"

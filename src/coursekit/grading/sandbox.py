@@ -53,6 +53,7 @@ class Limits:
     open_files: int = 256
     tmp_mb: int = 64  # size of its private /tmp (namespace modes)
     wall: float | None = None  # wall-clock backstop; None: max(2 * timeout, timeout + 10)
+    idle: float | None = None  # seconds asleep, neither running nor runnable; None: min(timeout, 5)
 
     def __post_init__(self) -> None:
         for name in ("timeout", "memory_mb", "processes", "file_mb", "open_files", "tmp_mb"):
@@ -60,8 +61,15 @@ class Limits:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
                     value > 0 and value < float("inf")):
                 raise ValueError(f"{name} must be a positive number, got {value!r}")
-        if self.wall is not None and not (0 < self.wall < float("inf")):
-            raise ValueError(f"wall must be a positive number of seconds, got {self.wall!r}")
+        for name in ("wall", "idle"):
+            value = getattr(self, name)
+            if value is not None and not (0 < value < float("inf")):
+                raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+
+    @property
+    def idle_limit(self) -> float:
+        """Seconds a question may sleep or block (measured where cgroups are available)."""
+        return self.idle if self.idle is not None else min(self.timeout, 5.0)
 
     @property
     def wall_backstop(self) -> float:
