@@ -103,6 +103,11 @@ DIFFERENT = {
                       "return out"),
     "q6": _body("q6", "o = weight.shape[0]\n"
                       "return weight.view(o, *in_shape).clone(), bias + 0"),
+    "q7": _body("q7", "c, h, w = in_shape\n"
+                      "def fit(n):\n"
+                      "    return 1 + (n + 2 * padding - kernel_size) // stride\n"
+                      "per_unit = c * kernel_size ** 2 + 1\n"
+                      "return per_unit * out_channels, per_unit * out_channels * fit(h) * fit(w)"),
 }
 
 
@@ -353,7 +358,7 @@ def test_reports_cannot_be_forged(attacked):
         f"**Total: {attacked['by_file']['forger.ipynb'].total:g} / 15**"]
     assert [ln for ln in lines if ln.startswith("# ")] == ["# lab04_convolution: forger"]
     headings = [ln for ln in lines if ln.startswith("## ")]
-    assert [h.split(":")[0] for h in headings] == [f"## q{i}" for i in range(1, 7)]
+    assert [h.split(":")[0] for h in headings] == [f"## q{i}" for i in range(1, 8)]
     assert "## q2: 0 / 2 (failed)" in headings
     assert not any(ln.startswith("| q9") for ln in lines) and "<b>" not in text
 
@@ -595,7 +600,7 @@ def test_same_gradebook_with_every_core_saturated(tmp_path):
         for burner in burners:
             burner.kill()
             burner.wait()
-    assert books[0].splitlines()[1:] == ["different,2,2,4,2,2,3,15", "solution,2,2,4,2,2,3,15"]
+    assert books[0].splitlines()[1:] == ["different,2,2,4,2,2,1,2,15", "solution,2,2,4,2,2,1,2,15"]
     assert books == [books[0]] * 3
 
 

@@ -106,10 +106,10 @@ def _everything(q) -> str:
 
 def test_gradebook_is_complete(batch):
     lines = (batch["base"] / "out1" / "gradebook.csv").read_text().splitlines()
-    assert lines[0] == "student,q1,q2,q3,q4,q5,q6,total"
+    assert lines[0] == "student,q1,q2,q3,q4,q5,q6,q7,total"
     names = sorted(p.stem for p in batch["folder"].iterdir())
     assert [line.split(",")[0] for line in lines[1:]] == names
-    assert all(len(line.split(",")) == 8 for line in lines)
+    assert all(len(line.split(",")) == 9 for line in lines)
     reports = sorted(p.stem for p in (batch["base"] / "out1" / "reports").iterdir())
     assert reports == names
 
@@ -290,7 +290,7 @@ def test_the_grade_command_writes_gradebook_and_reports(tmp_path, capsys):
     assert "graded 2 submission(s) of lab04_convolution" in out
     assert "not gradable (0 points, see their reports): bea" in out
     assert (tmp_path / "grades" / "gradebook.csv").read_text().splitlines() == [
-        "student,q1,q2,q3,q4,q5,q6,total", "ada,2,2,4,2,2,3,15", "bea,0,0,0,0,0,0,0"]
+        "student,q1,q2,q3,q4,q5,q6,q7,total", "ada,2,2,4,2,2,1,2,15", "bea,0,0,0,0,0,0,0,0"]
     assert sorted(p.name for p in (tmp_path / "grades" / "reports").iterdir()) == [
         "ada.md", "bea.md"]
     assert not list((tmp_path / "grades").rglob(".*.tmp"))
