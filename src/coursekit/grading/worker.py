@@ -24,6 +24,9 @@ MAP_CAP = 10_000  # calls in one batch
 STOPPED = "<operator recording stopped>"
 
 
+_LOG_CLASS: list = []
+
+
 def operator_log():
     """A context that records the torch operators run inside it, whatever name called them.
 
@@ -31,24 +34,29 @@ def operator_log():
     ``getattr(F, "conv" + "2d")`` or ``sys.modules["torch"]...``: the from-scratch rule is
     checked on what ran, not on names in the source. Returns None without torch.
     """
-    try:
-        from torch.utils._python_dispatch import TorchDispatchMode, _get_current_dispatch_mode
-    except ImportError:
-        return None
+    if not _LOG_CLASS:
+        try:
+            from torch.utils._python_dispatch import (
+                TorchDispatchMode,
+                _get_current_dispatch_mode,
+            )
+        except ImportError:
+            return None
 
-    class OperatorLog(TorchDispatchMode):
-        def __init__(self) -> None:
-            super().__init__()
-            self.names: set[str] = set()
+        class OperatorLog(TorchDispatchMode):
+            def __init__(self) -> None:
+                super().__init__()
+                self.names: set[str] = set()
 
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            self.names.add(str(func._schema.name))
-            return func(*args, **(kwargs or {}))
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+                self.names.add(str(func._schema.name))
+                return func(*args, **(kwargs or {}))
 
-        def still_on(self) -> bool:
-            return _get_current_dispatch_mode() is self
+            def still_on(self) -> bool:
+                return _get_current_dispatch_mode() is self
 
-    return OperatorLog()
+        _LOG_CLASS.append(OperatorLog)
+    return _LOG_CLASS[0]()
 
 
 def recorded(thunk):
@@ -147,16 +155,19 @@ class Worker:
         function = self.namespace.get(name)
         if not isinstance(calls, list) or len(calls) > MAP_CAP:
             raise wire.WireError(f"a batch must be a list of at most {MAP_CAP} calls")
-        batch, ops = [], set()
-        for args, kwargs in calls:
-            if function is None:
-                batch.append(self._missing(name))
-                continue
-            reply = self._run(lambda a=args, k=kwargs: function(*wire.decode(a),
-                                                                **wire.decode(k)))
-            ops.update(reply.pop("ops", []))
-            batch.append(reply)
-        return {"ok": True, "value": None, "batch": batch, "ops": sorted(ops)}
+        if function is None:
+            return {"ok": True, "value": None, "batch": [self._missing(name)] * len(calls)}
+
+        def run_all() -> list:  # one operator log around the whole batch
+            return [self._run(lambda a=args, k=kwargs: function(*wire.decode(a),
+                                                                **wire.decode(k)), record=False)
+                    for args, kwargs in calls]
+
+        self._seed()
+        batch, error, ops = recorded(run_all)
+        if error is not None:
+            raise error
+        return {"ok": True, "value": None, "batch": batch, "ops": ops}
 
     def eval(self, expression: str, bindings: dict, mode: str = "eval") -> dict:
         namespace = dict(self.namespace)
@@ -166,7 +177,7 @@ class Worker:
                                           "exec" if mode == "exec" else "eval"))
 
     @staticmethod
-    def _run(thunk) -> dict:
+    def _seed() -> None:
         random.seed(0)
         try:
             import torch
@@ -174,7 +185,19 @@ class Worker:
             torch.manual_seed(0)
         except ImportError:
             pass
-        result, exc, ops = recorded(thunk)
+
+    @classmethod
+    def _run(cls, thunk, record: bool = True) -> dict:
+        if record:  # a batch (record=False) is seeded once, before its first call
+            cls._seed()
+        if record:
+            result, exc, ops = recorded(thunk)
+        else:
+            ops = []
+            try:
+                result, exc = thunk(), None
+            except BaseException as error:  # noqa: B036 - SystemExit too
+                result, exc = None, error
         if exc is not None:  # SystemExit is reported like any error
             return {"ok": False, "error": _error(exc), "ops": ops}
         try:
