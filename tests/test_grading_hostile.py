@@ -196,11 +196,6 @@ def test_grading_twice_gives_the_same_gradebook(batch):
     assert (batch["base"] / "out2" / "gradebook.csv").read_bytes() == first
 
 
-def test_time_per_student_is_bounded(batch):
-    per_student = batch["first"].seconds / len(batch["first"].results)
-    assert per_student < 10, f"{per_student:.1f} s per student"
-
-
 def _facts(pool, lab, folder, port) -> dict:
     """What code inside a fresh sandbox of ``pool`` can reach."""
     handle = pool.spawn(LIMITS, 0)

@@ -15,6 +15,7 @@ import array
 import importlib
 import json
 import os
+import shutil
 import signal
 import socket
 import struct
@@ -89,6 +90,7 @@ class _Zygote:
     def __init__(self) -> None:
         self.live: set[int] = set()
         self.status: dict[int, int] = {}
+        self.groups: set[str] = set()  # cgroups of our sandboxes, removed if the grader dies
 
     def reap(self) -> None:
         while True:
@@ -141,6 +143,7 @@ class _Zygote:
         from coursekit.grading import sandbox
 
         spec = sandbox.Spec.from_json(spec_json)
+        self.groups.update(os.path.dirname(p) for p in spec.cgroup_procs)
         out_fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         pid = os.fork()
         if pid == 0:  # the child: keep only the RPC socket and the output file
@@ -227,6 +230,21 @@ def main() -> None:
         _send(control, reply)
     for pid in list(zygote.live):
         zygote.kill_tree(pid)
+    # the grader hung up: normally it cleans up after us, but if it was killed (SIGKILL)
+    # nobody else will; its scratch folder is our working directory
+    for group in zygote.groups:
+        for _ in range(50):
+            try:
+                os.rmdir(group)
+                break
+            except FileNotFoundError:
+                break
+            except OSError:
+                time.sleep(0.01)
+    scratch = os.getcwd()
+    if os.path.basename(scratch).startswith("coursekit-grading-"):
+        os.chdir("/")
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 # --- the grader's handle on it -----------------------------------------------------------------
