@@ -21,10 +21,13 @@ every report:
     allow-list (or inside the hidden paths), starting programs and ctypes. The hook is a
     best-effort barrier (native code could get round it); the reports say so.
 
-In every mode: ``RLIMIT_AS`` (memory), ``RLIMIT_NPROC`` (fork bombs), ``RLIMIT_CPU``,
-``RLIMIT_FSIZE``, ``RLIMIT_NOFILE``, no core dumps, ``PR_SET_NO_NEW_PRIVS``, an empty
-environment, and a wall-clock deadline enforced from outside with ``SIGKILL`` on the whole
-process tree (which no ``KeyboardInterrupt`` handler can ignore).
+In every mode: a cgroup where the machine allows one (all memory, CPU time and tasks of
+the tree, see :mod:`.cgroups`), ``RLIMIT_AS`` (memory), ``RLIMIT_NPROC`` (fork bombs),
+``RLIMIT_CPU``, ``RLIMIT_FSIZE``, ``RLIMIT_NOFILE``, no core dumps, ``PR_SET_NO_NEW_PRIVS``,
+a seccomp filter (keyrings and other shared kernel state; memfd and SysV shared memory
+when no cgroup counts them), a fixed environment, and a CPU-time budget (with idle and
+wall-clock backstops) enforced from outside with ``SIGKILL`` on the whole process tree
+(which no ``KeyboardInterrupt`` handler can ignore).
 """
 
 from __future__ import annotations
