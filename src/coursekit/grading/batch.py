@@ -113,7 +113,8 @@ def discover(folder: Path, lab: Lab, roster: dict[str, str] | None = None) -> li
         key = sub.student.lower()
         if key in seen:
             first = seen[key]
-            tag = hashlib.sha256(os.fsencode(str(sub.path or sub.problem))).hexdigest()[:6]
+            where = str(sub.path.relative_to(folder)) if sub.path else sub.problem
+            tag = hashlib.sha256(os.fsencode(where)).hexdigest()[:6]  # same wherever it moves
             sub.student = f"{sub.student}~dup-{tag}"
             for one in (first, sub):
                 one.note = ((one.note + "; ") if one.note else "") + (
