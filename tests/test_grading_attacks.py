@@ -151,6 +151,8 @@ def attacks(solution: Path, canary_reader: bool = True) -> dict[str, object]:
     spaced = answered()
     _find(spaced, "q5")["source"] = "\n" * 100_000 + _answer("q5") + " \n\t\n" * 20_000
     subs["blank_lines_under_cap.ipynb"] = spaced
+    subs["deep_expression.ipynb"] = answered({"q2": _answer("q2") + "\n_deep = "
+                                              + "+".join(["1"] * 60_000) + "\n"})
     # --- 2. links, names, forged lines
     subs["linked_solution.ipynb"] = ("symlink", str(solution))
     subs["linked_folder"] = ("symlink", str(solution.parent))
@@ -241,6 +243,7 @@ def attacks(solution: Path, canary_reader: bool = True) -> dict[str, object]:
 EXPECTED = {  # file name -> questions that lose points (all others full marks)
     "surrogates.ipynb": {"q1": 0.0, "q2": 0.0},
     "str_raises.ipynb": {"q6": 0.0},
+    "deep_expression.ipynb": {"q2": 0.0},
     "blank_lines_400k.ipynb": {"q5": 0.0},
     "bob!.ipynb": {"q1": 0.0},
     "carol .ipynb": {"q2": 0.0},
