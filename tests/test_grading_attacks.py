@@ -169,19 +169,17 @@ def attacks(solution: Path, canary_reader: bool = True) -> dict[str, object]:
     # --- 3. secrets and shared kernel state
     if canary_reader:
         subs["reads_environment.ipynb"] = answered({"q1": _body("q1", (
-            "import re\n"
-            "found = open('/proc/self/environ', 'rb').read()\n"
-            "maps = open('/proc/self/maps').read().splitlines()\n"
-            "with open('/proc/self/mem', 'rb', 0) as mem:\n"
-            "    for line in maps:\n"
-            "        if '[stack]' in line or '[heap]' in line:\n"
-            "            lo, hi = (int(v, 16) for v in line.split()[0].split('-'))\n"
-            "            try:\n"
-            "                mem.seek(lo)\n"
-            "                found += mem.read(min(hi - lo, 64 * 2**20))\n"
-            "            except OSError:\n"
-            "                pass\n"
-            "raise ValueError(b' '.join(re.findall(rb'[A-Z_]*CANARY[^\\x00]{0,40}', found)))"))})
+            "import ctypes, os, re\n"
+            "found = repr(dict(os.environ)).encode()\n"
+            "try:\n"
+            "    found += open('/proc/self/environ', 'rb').read()\n"
+            "except OSError:\n"
+            "    pass\n"
+            "for line in open('/proc/self/maps').read().splitlines():\n"
+            "    if '[stack]' in line:  # where the initial environment lives, read directly\n"
+            "        lo, hi = (int(v, 16) for v in line.split()[0].split('-'))\n"
+            "        found += ctypes.string_at(lo, hi - lo)\n"
+            "raise RuntimeError(b' '.join(re.findall(rb'[A-Z_]*CANARY[^\\x00]{0,40}', found)))"))})
     keyring = (
         "import ctypes, errno\n"
         "libc = ctypes.CDLL(None, use_errno=True)\n"
