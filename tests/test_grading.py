@@ -297,7 +297,7 @@ def test_generate_json_is_valid_notebook(tmp_path):
 
 
 def test_discover_handles_files_folders_and_clashing_names(tmp_path):
-    from coursekit.grading.batch import discover
+    from coursekit.grading.batch import discover, student_id
 
     lab = authoring.load_lab(_minimal(tmp_path))
     subs = tmp_path / "subs"
@@ -308,7 +308,9 @@ def test_discover_handles_files_folders_and_clashing_names(tmp_path):
         (subs / name).write_text("{}")
     (subs / "carol" / "notes.txt").write_text("no notebook")
     found = {s.student: s for s in discover(subs, lab)}
-    assert sorted(found) == ["alice", "bob", "carol", "d_a", "d_a-2"]
+    spaced = student_id("d a")
+    assert sorted(found) == sorted(["alice", "bob", "carol", "d_a", spaced])
+    assert spaced.startswith("d_a~") and spaced != "d_a"
     assert found["bob"].path.name == "labX.ipynb" and "2 notebooks" in found["bob"].note
     assert found["carol"].path is None and "no .ipynb" in found["carol"].problem
 

@@ -111,7 +111,7 @@ WRONG: dict[str, list[tuple[str, str, str]]] = {
         ("q1", "span = size + 2 * padding - kernel_size", "span = size + padding - kernel_size"),
         ("q1", "return span // stride + 1", "return span / stride + 1"),
         ("q1", "return span // stride + 1", "return -(-span // stride) + 1"),
-        ("q1", "stride=1, padding=0):", "padding=0, stride=1):"),  # the book's order
+        ("q1", "padding=0, stride=1):", "stride=1, padding=0):"),  # nn.Conv2d's order
         ("q1", "if span < 0:", "if False:"),  # no error for a window that does not fit
         ("q1", "if span < 0:", "if span <= 0:"),  # refuses a window that fits exactly once
         ("q2", "+ (out_channels if bias else 0)", "+ out_channels"),
@@ -149,6 +149,14 @@ WRONG: dict[str, list[tuple[str, str, str]]] = {
          "weight.reshape(weight.shape[0], height, width, channels).permute(0, 3, 1, 2)"),
         ("q6", "weight.reshape(weight.shape[0], channels, height, width)",
          "weight.reshape(weight.shape[0], channels, width, height)"),
+        ("q7", "h_out = (height + 2 * padding - kernel_size) // stride + 1",
+         "h_out = (height - kernel_size) // stride + 1"),  # padding forgotten
+        ("q7", "w_out = (width + 2 * padding - kernel_size) // stride + 1",
+         "w_out = (height + 2 * padding - kernel_size) // stride + 1"),  # a square input assumed
+        ("q7", "return one_position, one_position * h_out * w_out",
+         "return one_position, (one_position - out_channels) * h_out * w_out + out_channels"),
+        ("q7", "return one_position, one_position * h_out * w_out",
+         "return one_position, channels * height * width * out_channels * h_out * w_out"),
     ],
     "lab01_autodiff": [
         ("q1", "-x / (y * y)", "x / (y * y)"),
@@ -185,7 +193,17 @@ WRONG: dict[str, list[tuple[str, str, str]]] = {
         ("q4", "    out.backward()\n", ""),
         ("q5", "widths[k] * widths[k - 1] * widths[0]", "widths[k] * widths[k - 1] * widths[-1]"),
         ("q5", "range(1, len(widths) - 1)", "range(1, len(widths))"),
-        ("q5", 'cheaper_for_scalar_loss = "reverse"', 'cheaper_for_scalar_loss = "forward"'),
+        ("q5", "            best[i, j] = min(", "            best[i, j] = max("),
+        ("q5", "    n = len(widths) - 1\n",
+         "    return min(forward_cost(widths), reverse_cost(widths))\n"),  # greedy: one of two
+        ("q5", "widths[j] * widths[k] * widths[i]", "widths[j] * widths[k] * widths[k]"),
+        ("q5", "    n = len(widths) - 1\n",  # every bracketing: exponential time
+         "    def c(i, j):\n"
+         "        if j - i <= 1:\n"
+         "            return 0\n"
+         "        return min(c(i, k) + c(k, j) + widths[j] * widths[k] * widths[i]\n"
+         "                   for k in range(i + 1, j))\n"
+         "    return c(0, len(widths) - 1)\n"),
         ("q5", "    return sum(widths[k] * widths[k - 1] * widths[0] "
                "for k in range(2, len(widths)))",
          "    from coursekit.autodiff import chain\n    return chain.forward_cost(widths)"),

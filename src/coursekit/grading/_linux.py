@@ -121,3 +121,65 @@ def write_id_maps(pid: str, uid_line: str, gid_line: str) -> None:
         f.write(uid_line)
     with open(f"/proc/{pid}/gid_map", "w") as f:
         f.write(gid_line)
+
+
+# --- seccomp: a few system calls refused with EPERM ---------------------------------------------
+# Kernel state that namespaces do not separate: the per-uid keyrings (keyctl and friends) would
+# carry data from one student to the next sandbox of the same uid. io_uring, bpf, perf and
+# userfaultfd are not needed by Python code and widen the kernel surface. Without a memory
+# cgroup, memfd_create and shmget are refused too: their memory escapes RLIMIT_AS.
+_SECCOMP = {
+    "x86_64": (0xC000003E, {"add_key": 248, "request_key": 249, "keyctl": 250, "ptrace": 101,
+                            "perf_event_open": 298, "bpf": 321, "userfaultfd": 323,
+                            "io_uring_setup": 425, "io_uring_enter": 426,
+                            "io_uring_register": 427, "process_vm_readv": 310,
+                            "process_vm_writev": 311, "memfd_create": 319, "shmget": 29}),
+    "aarch64": (0xC00000B7, {"add_key": 217, "request_key": 218, "keyctl": 219, "ptrace": 117,
+                             "perf_event_open": 241, "bpf": 280, "userfaultfd": 282,
+                             "io_uring_setup": 425, "io_uring_enter": 426,
+                             "io_uring_register": 427, "process_vm_readv": 270,
+                             "process_vm_writev": 271, "memfd_create": 279, "shmget": 194}),
+}
+MEMORY_ESCAPES = ("memfd_create", "shmget")
+PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
+
+
+class _SockFilter(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte),
+                ("k", ctypes.c_uint)]
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_SockFilter))]
+
+
+def seccomp_deny(names: list[str]) -> list[str]:
+    """Install a filter refusing ``names`` with EPERM (and other ABIs outright).
+
+    Needs ``no_new_privs``. Returns the names refused; raises OSError on an unknown machine.
+    """
+    arch, numbers = _SECCOMP.get(platform.machine(), (None, {}))
+    if arch is None:
+        raise OSError(errno.ENOSYS, "seccomp: unknown syscall numbers on this machine")
+    ld_w_abs, jeq, jge, ret = 0x20, 0x15, 0x35, 0x06
+    allow, kill, eperm = 0x7FFF0000, 0x80000000, 0x00050000 | errno.EPERM
+    chosen = [n for n in names if n in numbers]
+    program = [(ld_w_abs, 0, 0, 4),  # seccomp_data.arch
+               (jeq, 1, 0, arch), (ret, 0, 0, kill),  # another ABI (int 0x80): no
+               (ld_w_abs, 0, 0, 0),  # seccomp_data.nr
+               (jge, 0, 1, 0x40000000), (ret, 0, 0, eperm)]  # x32 numbers: no
+    for name in chosen:
+        program += [(jeq, 0, 1, numbers[name]), (ret, 0, 0, eperm)]
+    program.append((ret, 0, 0, allow))
+    filters = (_SockFilter * len(program))(*(_SockFilter(*ins) for ins in program))
+    prog = _SockFprog(len(program), filters)
+    _check(_libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(prog), 0, 0),
+           "seccomp")
+    return chosen
+
+
+def seccomp_names(memory_escapes: bool) -> list[str]:
+    """The calls a sandbox refuses: always the shared-state ones, and the memory escapes when
+    no cgroup counts their memory."""
+    _, numbers = _SECCOMP.get(platform.machine(), (None, {}))
+    return [n for n in numbers if memory_escapes or n not in MEMORY_ESCAPES]

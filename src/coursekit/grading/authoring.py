@@ -33,7 +33,9 @@ ANSWER = re.compile(
     r"^#\s*ANSWER\s+(?P<id>[A-Za-z]\w*)\s*"
     r"(?:\[\s*(?P<points>\d+(?:\.\d+)?)\s*points?\s*\])?\s*"
     r"(?:requires\s+(?P<requires>[A-Za-z]\w*(?:\s*,?\s*[A-Za-z]\w*)*))?\s*$")
-ANSWER_ANYWHERE = re.compile(r"^\s*#\s*ANSWER\s+(?P<id>[A-Za-z]\w*)\b", re.MULTILINE)
+# ``[ \t]*``, not ``\s*``: ``\s`` also matches newlines, and a cell of blank lines would make
+# a multi-line search quadratic. Students' cells are searched one line at a time anyway.
+ANSWER_ANYWHERE = re.compile(r"^[ \t]*#[ \t]*ANSWER[ \t]+(?P<id>[A-Za-z]\w*)\b", re.MULTILINE)
 TESTS = re.compile(r"^#\s*(?P<hidden>HIDDEN\s+)?TESTS\s+(?P<id>[A-Za-z]\w*)\s*$")
 SETUP = re.compile(r"^#\s*SETUP\b")
 BEGIN, END = re.compile(r"^\s*#\s*BEGIN SOLUTION\s*$"), re.compile(r"^\s*#\s*END SOLUTION\s*$")
@@ -199,49 +201,147 @@ def test_names(source: str) -> list[str]:
 test_names.__test__ = False  # not a pytest test
 
 
+MAX_CELL_CHARS = 256 * 1024  # one answer cell; far above any real answer
+MAX_ANSWER_CELLS = 32  # cells marked for one question
+
+
 @dataclass
 class Answers:
-    """What the grader takes from one student notebook: the answer cells, by question."""
+    """What the grader takes from one student notebook: the answer cells, by question.
+
+    ``sources`` joins a question's cells (what the from-scratch rule reads); ``cells`` keeps
+    them apart, so the sandbox runs them one by one like "Run All" and a broken duplicate
+    costs only what depends on it. ``problems`` are questions refused outright (a cell over
+    the size cap), with the reason.
+    """
 
     sources: dict[str, str]
     notes: list[str]
+    cells: dict[str, list[str]] = field(default_factory=dict)
+    problems: dict[str, str] = field(default_factory=dict)
+
+    def cells_of(self, question: str) -> list[str]:
+        return self.cells.get(question) or ([self.sources[question]]
+                                            if question in self.sources else [])
 
 
-def extract_answers(nb: nbformat.NotebookNode, lab: Lab) -> Answers:
+def _first_marker(source: str) -> str | None:
+    """The question id of the first ``# ANSWER qN`` line, scanning lines (linear time)."""
+    for line in source.splitlines():
+        if "ANSWER" in line and (m := ANSWER_ANYWHERE.match(line)):
+            return m["id"]
+    return None
+
+
+_MAGIC_CELL_KEEP = ("%%time", "%%timeit", "%%capture", "%%prun")
+_MAGIC_ASSIGN = re.compile(r"^(?P<indent>[ \t]*)(?P<lhs>[A-Za-z_][\w., \t]*?)[ \t]*=[ \t]*[!%]")
+
+
+def strip_magics(source: str, label: str) -> tuple[str, list[str]]:
+    """IPython syntax (``%timeit``, ``!pip``, ``%%time``) made plain Python, with notes.
+
+    Only a cell that does not compile is touched, so valid Python is never rewritten. Line
+    magics and shell lines become ``pass`` (an assignment from one becomes ``None``); a
+    timing or capture cell magic keeps its body; any other cell magic (``%%bash``) drops
+    the cell. The notes say what was removed, for the report.
+    """
+    try:
+        compile(source, "<cell>", "exec")
+        return source, []
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        pass  # deep nesting is refused quickly by the compiler, never a crash of the grader
+    lines = source.splitlines()
+    first = next((i for i, ln in enumerate(lines) if ln.strip() and not ln.lstrip().startswith(
+        "#")), None)
+    if first is not None and lines[first].lstrip().startswith("%%"):
+        magic = lines[first].split()[0]
+        if magic not in _MAGIC_CELL_KEEP:
+            return "", [f"{label}: the cell magic {magic} is not Python; the grader skipped "
+                        "this cell"]
+        lines[first] = ""
+        removed = [magic]
+    else:
+        removed = []
+    for i, line in enumerate(lines):
+        body = line.lstrip()
+        if body.startswith(("%", "!")):
+            indent = line[: len(line) - len(body)]
+            lines[i] = f"{indent}pass"
+            removed.append(body.split()[0] if body.split() else body[:1])
+        elif (m := _MAGIC_ASSIGN.match(line)) and "==" not in line.split("=", 1)[0]:
+            lines[i] = f"{m['indent']}{m['lhs'].strip()} = None"
+            removed.append(line[m.end() - 1:].split()[0])
+    if not removed:
+        return source, []
+    shown = ", ".join(sorted(set(r[:30] for r in removed)))
+    return "\n".join(lines), [f"{label}: IPython syntax removed before grading ({shown}); "
+                              "the grader runs plain Python"]
+
+
+def extract_answers(nb: dict, lab: Lab) -> Answers:
     """Find each question's answer cells by their ``# ANSWER qN`` line.
 
     Robust to reordered, duplicated or re-identified cells: cells are matched by marker,
-    not by position or id. Duplicates are joined in notebook order, as "Run All" would run
-    them. A cell whose marker was deleted falls back to the lab's cell id.
+    not by position or id. Duplicates are kept in notebook order, as "Run All" would run
+    them. A cell whose marker was deleted falls back to the lab's cell id. Fields of the
+    wrong JSON type are skipped or coerced with a note; a cell over ``MAX_CELL_CHARS`` is
+    refused with a reason. Every step is linear in the size of the notebook.
     """
     by_question: dict[str, list[str]] = {}
-    notes = []
+    notes: list[str] = []
+    problems: dict[str, str] = {}
     ids = {lab.notebook.cells[q.answer_index].get("id"): q.id for q in lab.questions.values()}
-    cells = nb.get("cells", [])
+    cells = nb.get("cells", []) if isinstance(nb, dict) else []
+    odd = 0
     for cell in cells if isinstance(cells, list) else []:
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+            odd += not isinstance(cell, dict)
             continue
         source = cell.get("source", "")
         if isinstance(source, list):
-            source = "".join(str(s) for s in source)
+            if not all(isinstance(s, str) for s in source):
+                odd += 1
+            source = "".join(s if isinstance(s, str) else "" for s in source)
         if not isinstance(source, str):
+            odd += 1
             continue
-        found = ANSWER_ANYWHERE.findall(source)
-        qid = found[0] if found else None
-        if qid is None and cell.get("id") in ids:
-            qid = ids[cell.get("id")]
+        qid = _first_marker(source)
+        cell_id = cell.get("id")
+        if qid is None and isinstance(cell_id, str) and cell_id in ids:
+            qid = ids[cell_id]
             notes.append(f"{qid}: the '# ANSWER {qid}' line was deleted; "
                          "matched the cell by its id")
         if qid is None:
             continue
         if qid not in lab.questions:
-            notes.append(f"a cell is marked '# ANSWER {qid}', but the lab has no {qid}; ignored")
+            notes.append(f"a cell is marked '# ANSWER {qid[:40]}', but the lab has no such "
+                         "question; ignored")
+            continue
+        if len(source) > MAX_CELL_CHARS:
+            problems[qid] = (f"an answer cell for {qid} has {len(source)} characters "
+                             f"(limit {MAX_CELL_CHARS}); not graded")
             continue
         by_question.setdefault(qid, []).append(source)
-    sources = {}
+    if odd:
+        notes.append(f"{odd} cell(s) had fields of the wrong type (not a cell object, or a "
+                     "source that is not text); they were skipped")
+    sources, kept = {}, {}
     for qid, parts in by_question.items():
+        if qid in problems:
+            continue
+        if len(parts) > MAX_ANSWER_CELLS:
+            problems[qid] = (f"{len(parts)} cells are marked '# ANSWER {qid}' "
+                             f"(limit {MAX_ANSWER_CELLS}); not graded")
+            continue
         if len(parts) > 1:
             notes.append(f"{qid}: {len(parts)} cells are marked '# ANSWER {qid}'; "
-                         "graded them together, in notebook order")
-        sources[qid] = "\n\n".join(parts)
-    return Answers(sources, notes)
+                         "ran them one by one, in notebook order")
+        plain = []
+        for n, part in enumerate(parts):
+            label = f"{qid}" + (f" (cell {n + 1})" if len(parts) > 1 else "")
+            code, magic_notes = strip_magics(part, label)
+            notes += magic_notes
+            plain.append(code)
+        kept[qid] = plain
+        sources[qid] = "\n\n".join(plain)
+    return Answers(sources, notes, kept, problems)

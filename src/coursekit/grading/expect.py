@@ -142,19 +142,33 @@ def expect_raises(call, error: str = "Exception", *, what: str = "the call") -> 
     raise TestFailure(f"{what} should raise {error}, but returned {describe(result)}")
 
 
-def expect_from_scratch(student, forbidden: tuple[str, ...], *, question: str) -> None:
-    """The answer for ``question`` does not call the library functions it should replace.
+def expect_from_scratch(student, forbidden: tuple[str, ...], *, question: str,
+                        operators: tuple[str, ...] | None = None) -> None:
+    """The answer for ``question`` neither names nor runs the library code it should replace.
 
-    A static look at the answer's source (names, attributes and imports), run by the grader
-    outside the student's process. It is a rule of the lab, not a security boundary:
-    ``getattr(F, "conv" + "2d")`` would slip through, and a human reads the report.
+    Two checks, both made by the grader outside the student's process:
+
+    * **what ran**: every torch operator the student's code executed during this question's
+      calls so far is recorded at the dispatch level (``aten::convolution``, whichever
+      alias or ``getattr`` trick called it). Any operator in ``operators`` (default: the
+      names in ``forbidden``) fails the test. Call the student's function before this check.
+    * **what is written**: names, attributes and imports in the answer's source.
     """
     import ast
 
+    ran = getattr(student, "operators", set())
+    banned = set(forbidden if operators is None else operators)
+    from coursekit.grading.worker import STOPPED
+
+    hits = sorted({op for op in ran if op.split("::")[-1] in banned or op == STOPPED})
+    if hits:
+        raise TestFailure(
+            f"your code ran {', '.join(hits)} while it was tested, which this question asks "
+            "you to write yourself")
     source = student.source(question)
     try:
         tree = ast.parse(source)
-    except SyntaxError:
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return  # the value tests already fail with the syntax error
     used = set()
     for node in ast.walk(tree):

@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from coursekit.grading import sandbox, wire, zygote
+from coursekit.grading import cgroups, sandbox, wire, zygote
 from coursekit.grading.authoring import Answers, Lab, test_names
 from coursekit.grading.expect import StudentError, TestFailure
 from coursekit.grading.selfcheck import collecting
@@ -62,13 +62,46 @@ class QuestionResult:
 class RemoteStudent(Student):
     """``student`` in the grader: every call is a request to the sandbox."""
 
-    def __init__(self, handle: zygote.Handle, deadline: float, sources: dict[str, str]) -> None:
+    def __init__(self, handle: zygote.Handle, deadline: float, sources: dict[str, str],
+                 cpu_limit: float | None = None, idle_limit: float | None = None) -> None:
         super().__init__()
         self._handle, self._deadline, self._sources = handle, deadline, sources
+        self._cpu_limit = cpu_limit
+        self._idle_limit = idle_limit
+        self.operators: set[str] = set()  # torch operators the student's code ran
+        self.idle = 0.0  # seconds the question's tasks neither ran nor waited to run
+        self.spent = ""  # "cpu" or "idle" once a budget is spent
+        self._last: tuple[float, float] | None = None
 
-    def _ask(self, message: dict) -> object:
+    def cpu_spent(self) -> bool:
+        """The question's processes used their CPU budget (measured by the cgroup)."""
+        group = self._handle.group
+        return bool(group is not None and self._cpu_limit is not None
+                    and group.cpu_seconds() >= self._cpu_limit)
+
+    def over(self) -> bool:
+        """Polled while waiting for a reply: is the CPU or the idle budget spent?"""
+        group = self._handle.group
+        if group is None:
+            return False
+        if self.cpu_spent():
+            self.spent = "cpu"
+            return True
+        now, wanted = time.monotonic(), group.wanted_seconds()
+        if self._last is not None:
+            elapsed = now - self._last[0]
+            if wanted - self._last[1] < 0.1 * elapsed:
+                self.idle += elapsed
+        self._last = (now, wanted)
+        if self._idle_limit is not None and self.idle >= self._idle_limit:
+            self.spent = "idle"
+            return True
+        return False
+
+    def _ask(self, message: dict, raw: bool = False) -> object:
+        self._last = None  # time between requests is the grader's, not the student's
         try:
-            reply = zygote.request(self._handle, message, self._deadline)
+            reply = zygote.request(self._handle, message, self._deadline, over=self.over)
         except wire.ChannelTimeout:
             raise SandboxGone("timeout", "timed out") from None
         except wire.ChannelClosed:
@@ -77,19 +110,48 @@ class RemoteStudent(Student):
             raise SandboxGone("crashed", f"the sandbox sent an invalid reply: {error}") from None
         if not isinstance(reply, dict) or not isinstance(reply.get("ok"), bool):
             raise SandboxGone("crashed", "the sandbox sent an invalid reply")
+        self._record(reply.get("ops"))
         if not reply["ok"]:
             error = reply.get("error") if isinstance(reply.get("error"), dict) else {}
             raise StudentError(str(error.get("type", "Error"))[:100],
                                str(error.get("message", ""))[:2000],
                                str(error.get("traceback", ""))[:4000])
+        if raw:
+            return reply
         try:
             return wire.decode(reply.get("value"))
         except (wire.WireError, RecursionError, ValueError, TypeError) as error:
             raise SandboxGone("crashed", f"the sandbox sent an invalid value: {error}") from None
 
+    def _record(self, ops: object) -> None:
+        if isinstance(ops, list):
+            self.operators.update(str(op)[:100] for op in ops[:1000])
+
     def _call(self, name, args, kwargs):
         return self._ask({"op": "call", "name": name, "args": wire.encode(list(args)),
                           "kwargs": wire.encode(kwargs)})
+
+    def _map(self, name, calls):
+        reply = self._ask({"op": "map", "name": name, "calls": [
+            [wire.encode(list(args)), wire.encode(kwargs)] for args, kwargs in calls]}, raw=True)
+        replies = reply.get("batch")
+        if not isinstance(replies, list) or len(replies) != len(calls):
+            raise SandboxGone("crashed", "the sandbox sent an invalid reply to a batch of calls")
+        return [self._outcome(r) for r in replies]
+
+    def _outcome(self, reply: object):
+        if not isinstance(reply, dict) or not isinstance(reply.get("ok"), bool):
+            raise SandboxGone("crashed", "the sandbox sent an invalid reply")
+        if reply["ok"]:
+            try:
+                return wire.decode(reply.get("value"))
+            except (wire.WireError, RecursionError, ValueError, TypeError) as error:
+                raise SandboxGone("crashed",
+                                  f"the sandbox sent an invalid value: {error}") from None
+        error = reply.get("error") if isinstance(reply.get("error"), dict) else {}
+        return StudentError(str(error.get("type", "Error"))[:100],
+                            str(error.get("message", ""))[:2000],
+                            str(error.get("traceback", ""))[:4000])
 
     def _eval(self, expression, bindings, mode="eval"):
         return self._ask({"op": "eval", "expression": expression, "mode": mode,
@@ -153,24 +215,29 @@ def grade_question(pool: Pool, lab: Lab, answers: Answers, qid: str,
     hidden = collect_tests(question.hidden_tests, f"{qid} hidden")
     tests = [("public", t) for t in public] + [("hidden", t) for t in hidden]
     result = QuestionResult(qid, question.points, 0.0, "failed", "")
-    if qid not in answers.sources:
+    refused = next((answers.problems[q] for q in lab.run_order(qid)
+                    if q in answers.problems), None)
+    if qid not in answers.sources or refused:
         result.status = "missing"
-        result.reason = f"no cell marked '# ANSWER {qid}' in the submission"
+        result.reason = refused or f"no cell marked '# ANSWER {qid}' in the submission"
         result.tests = [TestResult(t.__name__, v, "not run", "no answer cell") for v, t in tests]
         return result
     cells = [(f"setup {i + 1}", s) for i, s in enumerate(lab.setup)]
-    cells += [(f"answer {q}", answers.sources[q]) for q in lab.run_order(qid)
-              if q in answers.sources]
+    for q in lab.run_order(qid):
+        parts = answers.cells_of(q)
+        cells += [(f"answer {q}" + (f" cell {n + 1}" if len(parts) > 1 else ""), part)
+                  for n, part in enumerate(parts)]
     try:
         handle = pool.spawn(limits, slot)
     except (zygote.ZygoteError, OSError) as error:
         result.status, result.reason = "crashed", f"could not start a sandbox: {error}"
         result.tests = [TestResult(t.__name__, v, "not run", "no sandbox") for v, t in tests]
         return result
-    deadline = time.monotonic() + limits.timeout
+    deadline = time.monotonic() + limits.wall_backstop
     gone: SandboxGone | None = None
+    student = RemoteStudent(handle, deadline, answers.sources, limits.timeout,
+                            limits.idle_limit)
     try:
-        student = RemoteStudent(handle, deadline, answers.sources)
         try:
             result.load_errors = _load_errors(student._ask({"op": "load", "cells": cells}))
         except StudentError as error:
@@ -187,22 +254,47 @@ def grade_question(pool: Pool, lab: Lab, answers: Answers, qid: str,
             if result.tests[-1].status in ("timeout", "crashed"):
                 gone = SandboxGone(result.tests[-1].status, result.tests[-1].summary)
     finally:
+        cpu_spent = student.cpu_spent()
+        out_of_memory = handle.group is not None and handle.group.out_of_memory()
         finish = pool.finish(handle, grace=1.0 if gone and gone.status == "crashed" else 0.0)
         result.output = _read_output(handle.output)
     passed = sum(t.status == "passed" for t in result.tests)
     result.score = round(question.points * passed / len(result.tests), 2) if tests else 0.0
-    if gone is not None and gone.status == "timeout":
+    if gone is not None and (gone.status == "timeout" or cpu_spent or _cpu_signal(finish)):
         result.status = "timeout"
-        result.reason = (f"stopped after {limits.timeout:g} s (infinite loop or too slow); "
-                         f"{passed}/{len(tests)} tests passed before that")
+        if cpu_spent or _cpu_signal(finish) or student.spent == "cpu":
+            limit = f"{limits.timeout:g} s of CPU time (infinite loop or too slow)"
+        elif student.spent == "idle":
+            limit = (f"{limits.idle_limit:g} s of sleeping or waiting without computing "
+                     "(nothing in a lab needs to wait)")
+        else:
+            limit = f"{limits.wall_backstop:g} s of wall-clock time (the backstop)"
+        result.reason = (f"stopped after {limit}; {passed}/{len(tests)} tests passed "
+                         "before that")
+        for t in result.tests:
+            if t.status == "crashed":
+                t.status = "timeout"
     elif gone is not None:
         result.status = "crashed"
-        result.reason = f"{_status_text(finish)}; {passed}/{len(tests)} tests passed before that"
+        memory = (f"; it ran out of memory (limit {limits.memory_mb} MB, all processes and "
+                  "shared memory counted)" if out_of_memory else "")
+        result.reason = (f"{_status_text(finish)}{memory}; {passed}/{len(tests)} tests passed "
+                         "before that")
     else:
         result.status = ("passed" if passed == len(tests) else
                          "partial" if passed else "failed")
         result.reason = f"{passed}/{len(tests)} tests passed"
     return result
+
+
+def _cpu_signal(finish: dict) -> bool:
+    """The sandbox died of its CPU rlimit (SIGXCPU, directly or as PID 1's exit code)."""
+    status = finish.get("status")
+    if status is None:
+        return False
+    if os.WIFSIGNALED(status):
+        return os.WTERMSIG(status) == signal.SIGXCPU
+    return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 128 + signal.SIGXCPU
 
 
 def _load_errors(value: object) -> list[str]:
@@ -240,11 +332,21 @@ def _run_test(test, visibility: str, student: RemoteStudent) -> TestResult:
     return TestResult(name, visibility, "passed", hint=hint)
 
 
+SCRATCH_PREFIX = "coursekit-grading-"
+CGROUP_PREFIX = "coursekit-"
+
+
 class Pool:
     """The zygote plus the isolation settings shared by every sandbox of a grading run."""
 
     def __init__(self, preload: list[str], hidden: list[str] = (), mode: str = "auto") -> None:
-        self.scratch = tempfile.mkdtemp(prefix="coursekit-grading-")
+        cgroups.sweep_scratch(SCRATCH_PREFIX, tempfile.gettempdir())  # left by a killed grader
+        self.scratch = tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-")
+        self.cgroups = cgroups.available() if os.geteuid() == 0 else None
+        if self.cgroups:
+            cgroups.sweep(CGROUP_PREFIX)
+        self._groups = 0
+        self.slack = 256 * 2**20  # copy-on-write pages of the inherited interpreter it dirties
         os.chmod(self.scratch, 0o711)  # basic mode: a sandbox may enter its own workdir only
         self.hidden = [os.path.realpath(p) for p in hidden] + [self.scratch]
         self.preload = sorted(set(["torch", "numpy", *preload]))
@@ -283,7 +385,7 @@ class Pool:
         except (wire.WireError, OSError, TimeoutError) as error:
             reply = {"ok": False, "error": str(error)}
         finally:
-            self.zygote.finish(handle, grace=0.5)
+            self.finish(handle, grace=0.5)
             output = _read_output(handle.output)
         if not reply.get("ok"):
             return (output or str(reply.get("error"))).strip()[:300] or "no reply"
@@ -299,7 +401,7 @@ class Pool:
     @property
     def description(self) -> str:
         uid = self.uid_base if self.mode != "userns" and os.geteuid() == 0 else None
-        return sandbox.describe(self.mode, uid)
+        return sandbox.describe(self.mode, uid, self.cgroups)
 
     # --- sandboxes -----------------------------------------------------------------------------
     def spawn(self, limits: sandbox.Limits, slot: int) -> zygote.Handle:
@@ -308,19 +410,33 @@ class Pool:
             workdir = tempfile.mkdtemp(prefix="work-", dir=self.scratch)
         root_dir = tempfile.mkdtemp(prefix="root-", dir=self.scratch)
         uid = self.uid_base + slot
+        group = None
+        if self.cgroups:
+            with self._zygote_lock:
+                self._groups += 1
+                name = f"{CGROUP_PREFIX}{os.getpid()}-{self._groups}"
+            group = cgroups.Group(self.cgroups, name, limits.memory_mb * 2**20 + self.slack,
+                                  limits.processes)
         spec = sandbox.Spec(self.mode, limits, uid=uid, gid=uid, keep=self.keep,
-                            hidden=self.hidden, root_dir=root_dir, workdir=workdir)
+                            hidden=self.hidden, root_dir=root_dir, workdir=workdir,
+                            cgroup_procs=group.procs if group else [])
         with self._zygote_lock:
             if not self.zygote.alive():  # a submission managed to end it: start another
                 self.zygote = zygote.Zygote(self.preload, self.scratch)
         try:
-            handle = self.zygote.spawn(spec)
-        except zygote.ZygoteError:
-            with self._zygote_lock:
-                self.zygote.close()
-                self.zygote = zygote.Zygote(self.preload, self.scratch)
-            handle = self.zygote.spawn(spec)
+            try:
+                handle = self.zygote.spawn(spec)
+            except zygote.ZygoteError:
+                with self._zygote_lock:
+                    self.zygote.close()
+                    self.zygote = zygote.Zygote(self.preload, self.scratch)
+                handle = self.zygote.spawn(spec)
+        except BaseException:
+            if group is not None:
+                group.remove()
+            raise
         handle.folders = (root_dir, workdir) if workdir else (root_dir,)
+        handle.group = group
         return handle
 
     def finish(self, handle: zygote.Handle, grace: float = 0.0) -> dict:
@@ -331,6 +447,8 @@ class Pool:
         finally:
             for folder in handle.folders:
                 shutil.rmtree(folder, ignore_errors=True)
+            if handle.group is not None:
+                handle.group.remove()
 
     def close(self) -> None:
         try:

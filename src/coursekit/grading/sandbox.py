@@ -21,14 +21,18 @@ every report:
     allow-list (or inside the hidden paths), starting programs and ctypes. The hook is a
     best-effort barrier (native code could get round it); the reports say so.
 
-In every mode: ``RLIMIT_AS`` (memory), ``RLIMIT_NPROC`` (fork bombs), ``RLIMIT_CPU``,
-``RLIMIT_FSIZE``, ``RLIMIT_NOFILE``, no core dumps, ``PR_SET_NO_NEW_PRIVS``, an empty
-environment, and a wall-clock deadline enforced from outside with ``SIGKILL`` on the whole
-process tree (which no ``KeyboardInterrupt`` handler can ignore).
+In every mode: a cgroup where the machine allows one (all memory, CPU time and tasks of
+the tree, see :mod:`.cgroups`), ``RLIMIT_AS`` (memory), ``RLIMIT_NPROC`` (fork bombs),
+``RLIMIT_CPU``, ``RLIMIT_FSIZE``, ``RLIMIT_NOFILE``, no core dumps, ``PR_SET_NO_NEW_PRIVS``,
+a seccomp filter (keyrings and other shared kernel state; memfd and SysV shared memory
+when no cgroup counts them), a fixed environment, and a CPU-time budget (with idle and
+wall-clock backstops) enforced from outside with ``SIGKILL`` on the whole process tree
+(which no ``KeyboardInterrupt`` handler can ignore).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import resource
 import signal
@@ -45,12 +49,35 @@ MODES = ("namespaces", "userns", "basic")
 class Limits:
     """Per-question resource limits."""
 
-    timeout: float = 20.0  # wall-clock seconds for one question (loading + all its tests)
-    memory_mb: int = 1024  # address space allowed on top of the preloaded interpreter
+    timeout: float = 20.0  # CPU seconds for one question (loading + all its tests)
+    memory_mb: int = 1024  # memory allowed on top of the preloaded interpreter
     processes: int = 16  # processes + threads of the sandbox
     file_mb: int = 16  # largest file it may write (its printed output included)
     open_files: int = 256
     tmp_mb: int = 64  # size of its private /tmp (namespace modes)
+    wall: float | None = None  # wall-clock backstop; None: max(2 * timeout, timeout + 10)
+    idle: float | None = None  # seconds asleep, neither running nor runnable; None: min(timeout, 5)
+
+    def __post_init__(self) -> None:
+        for name in ("timeout", "memory_mb", "processes", "file_mb", "open_files", "tmp_mb"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+                    value > 0 and value < float("inf")):
+                raise ValueError(f"{name} must be a positive number, got {value!r}")
+        for name in ("wall", "idle"):
+            value = getattr(self, name)
+            if value is not None and not (0 < value < float("inf")):
+                raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+
+    @property
+    def idle_limit(self) -> float:
+        """Seconds a question may sleep or block (measured where cgroups are available)."""
+        return self.idle if self.idle is not None else min(self.timeout, 5.0)
+
+    @property
+    def wall_backstop(self) -> float:
+        """Wall seconds after which a question stops even if it used little CPU (sleeping)."""
+        return self.wall if self.wall is not None else max(2 * self.timeout, self.timeout + 10)
 
 
 @dataclass
@@ -65,6 +92,7 @@ class Spec:
     hidden: list[str] = field(default_factory=list)  # basic mode: paths the hook refuses
     root_dir: str = ""  # an empty directory to build the new root on
     workdir: str = ""  # basic mode: the working directory
+    cgroup_procs: list[str] = field(default_factory=list)  # joined before anything else
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -76,19 +104,21 @@ class Spec:
         return cls(**data)
 
 
-def describe(mode: str, uid: int | None = None) -> str:
+def describe(mode: str, uid: int | None = None, cgroup: str | None = None) -> str:
     """One line for reports: what this mode isolates."""
     who = f", uid {uid}" if uid is not None else ""
+    limits = (f"cgroup {cgroup} (all memory, CPU time and tasks of the tree)" if cgroup else
+              "rlimits (no cgroup: memfd and shared memory refused)")
+    common = (f"{limits} + rlimits + seccomp (keyrings, io_uring, bpf, ptrace refused) + "
+              "CPU-time limit + SIGKILL of the tree")
     if mode == "namespaces":
         return ("namespaces (mount, network, pid, ipc, uts; allow-listed read-only filesystem; "
-                f"private /tmp; no network{who}) + rlimits + SIGKILL deadline")
+                f"private /tmp; no network{who}) + {common}")
     if mode == "userns":
         return ("user namespace (mount, network, pid, ipc, uts; allow-listed read-only "
-                "filesystem; private /tmp; no network; no capabilities) + rlimits + "
-                "SIGKILL deadline")
-    return (f"basic (rlimits, new session{who}, SIGKILL of the process tree; network, paths "
-            "outside the allow-list, programs and ctypes refused by a Python audit hook: "
-            "best effort)")
+                f"filesystem; private /tmp; no network; no capabilities) + {common}")
+    return (f"basic (new session{who}; network, paths outside the allow-list, programs and "
+            f"ctypes refused by a Python audit hook: best effort) + {common}")
 
 
 def default_keep(hidden: list[str] = ()) -> list[str]:
@@ -154,15 +184,18 @@ def _count_own_tasks(uid: int) -> int:
     return count
 
 
-def apply_limits(limits: Limits, relative_nproc: bool = False) -> None:
+def apply_limits(limits: Limits, relative_nproc: bool = False,
+                 cgroup: bool = False) -> None:
     mb = 2**20
     _limit(resource.RLIMIT_AS, _address_space_now() + limits.memory_mb * mb)
     nproc = limits.processes
     if relative_nproc:  # the limit counts every process of this uid, not just ours
         nproc += _count_own_tasks(os.getuid())
     _limit(resource.RLIMIT_NPROC, nproc)
-    cpu = int(limits.timeout) + 5
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 2))
+    # the grader counts the whole tree's CPU time in a cgroup; without one this per-process
+    # limit is the CPU budget itself (SIGXCPU at the soft limit, SIGKILL one second later)
+    cpu = math.ceil(limits.timeout) + (2 if cgroup else 0)
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
     _limit(resource.RLIMIT_FSIZE, limits.file_mb * mb)
     _limit(resource.RLIMIT_NOFILE, limits.open_files)
     _limit(resource.RLIMIT_CORE, 0)
@@ -199,16 +232,17 @@ def _build_root(spec: Spec) -> None:
     root = spec.root_dir
     _linux.mount(None, "/", None, _linux.MS_REC | _linux.MS_PRIVATE)
     _linux.mount("tmpfs", root, "tmpfs", _linux.MS_NOSUID | _linux.MS_NODEV, "size=1m,mode=755")
-    for path in _outermost(spec.keep):
-        if os.path.lexists(path):
-            _bind(path, root)
-    os.makedirs(root + "/dev", exist_ok=True)
-    for name in ("null", "zero", "full", "random", "urandom"):
-        _bind(f"/dev/{name}", root, device=True)
+    # the private /tmp and /dev/shm first: a kept path below /tmp (a virtualenv there) is then
+    # bound on top of the fresh tmpfs instead of being hidden by it
     for path, size in (("/tmp", spec.limits.tmp_mb), ("/dev/shm", 8)):
         os.makedirs(root + path, exist_ok=True)
         _linux.mount("tmpfs", root + path, "tmpfs", _linux.MS_NOSUID | _linux.MS_NODEV,
                      f"size={size}m,mode=1777")
+    for path in _outermost(spec.keep):
+        if os.path.lexists(path):
+            _bind(path, root)
+    for name in ("null", "zero", "full", "random", "urandom"):
+        _bind(f"/dev/{name}", root, device=True)
     os.makedirs(root + "/proc", exist_ok=True)
     os.makedirs(root + "/.old", exist_ok=True)
 
@@ -253,6 +287,9 @@ def enter(spec: Spec, rpc_fd: int, out_fd: int) -> None:
     new namespace; only that child returns.
     """
     _linux.prctl(_linux.PR_SET_PDEATHSIG, signal.SIGKILL)  # if the zygote dies, so do we
+    for procs in spec.cgroup_procs:  # before anything: every later process is counted
+        with open(procs, "w") as f:
+            f.write(str(os.getpid()))
     os.setsid()
     null = os.open("/dev/null", os.O_RDONLY)
     os.dup2(null, 0)
@@ -282,7 +319,7 @@ def enter(spec: Spec, rpc_fd: int, out_fd: int) -> None:
             _exit_like(status)
         _linux.prctl(_linux.PR_SET_PDEATHSIG, signal.SIGKILL)
         _enter_root(spec)
-        apply_limits(spec.limits)
+        apply_limits(spec.limits, cgroup=bool(spec.cgroup_procs))
         if spec.mode == "namespaces":
             _linux.drop_bounding_set()
             _drop_to(spec.uid, spec.gid)
@@ -297,16 +334,21 @@ def enter(spec: Spec, rpc_fd: int, out_fd: int) -> None:
         root = os.geteuid() == 0
         if root:
             os.chown(spec.workdir, spec.uid, spec.gid)
-        apply_limits(spec.limits, relative_nproc=not root)
+        apply_limits(spec.limits, relative_nproc=not root,
+                     cgroup=bool(spec.cgroup_procs))
         if root:
             _drop_to(spec.uid, spec.gid)
         _linux.prctl(_linux.PR_SET_NO_NEW_PRIVS, 1)
         _linux.prctl(_linux.PR_SET_PDEATHSIG, signal.SIGKILL)  # dies with the zygote
         os.chdir(spec.workdir)
         home = spec.workdir
+    _linux.seccomp_deny(_linux.seccomp_names(memory_escapes=not spec.cgroup_procs))
     os.environ.clear()
     os.environ.update({"HOME": home, "TMPDIR": home, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8",
                        "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONHASHSEED": "0"})
+    import tempfile
+
+    tempfile.tempdir = None  # the zygote may have cached its own; use TMPDIR from now on
 
 
 def run(spec: Spec, rpc_fd: int, out_fd: int) -> None:

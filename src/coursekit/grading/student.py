@@ -56,9 +56,40 @@ class Student:
         self.last_call = " / ".join(line.strip() for line in code.strip().splitlines())[:120]
         return self._eval(code, bindings, mode="exec")
 
+    def map(self, name: str, calls: list[tuple], **kwargs: object) -> list[Callable]:
+        """``name(*args, **kwargs)`` for every ``args`` in ``calls``, in one round trip.
+
+        A test that checks hundreds of cases would otherwise pay one round trip to the
+        sandbox per case. Returns one zero-argument function per call: it returns that
+        call's result or raises its :class:`StudentError`, so ``expect_equal(outcome(), ...)``
+        and ``expect_raises(outcome, "ValueError")`` read as for a single call.
+        """
+        calls = [tuple(args) for args in calls]
+        results = self._map(name, [(args, kwargs) for args in calls])
+
+        def outcome(args, result):
+            def get():
+                self.last_call = call_text(name, args, kwargs)
+                if isinstance(result, StudentError):
+                    raise result
+                return result
+            return get
+
+        return [outcome(args, result) for args, result in zip(calls, results, strict=True)]
+
     def source(self, question: str) -> str:
         """The source of the student's answer cell(s) for ``question``."""
         raise NotImplementedError
+
+    def _map(self, name: str, calls: list[tuple[tuple, dict]]) -> list[object]:
+        """One result or StudentError per call (subclasses may batch the round trips)."""
+        out = []
+        for args, kwargs in calls:
+            try:
+                out.append(self._call(name, args, kwargs))
+            except StudentError as error:
+                out.append(error)
+        return out
 
     def _call(self, name: str, args: tuple, kwargs: dict) -> object:
         raise NotImplementedError
@@ -83,6 +114,7 @@ class LocalStudent(Student):
 
     def __init__(self, namespace: dict, sources: dict[str, str] | None = None) -> None:
         super().__init__()
+        self.operators: set[str] = set()  # torch operators the student's code ran
         self._namespace = namespace
         self._sources = sources or {}
 
@@ -100,11 +132,14 @@ class LocalStudent(Student):
         namespace.pop("result", None)
         return self._run(lambda: evaluate(expression, namespace, mode))
 
-    @staticmethod
-    def _run(thunk: Callable[[], object]) -> object:
-        try:
-            result = thunk()
-        except Exception as error:
+    def _run(self, thunk: Callable[[], object]) -> object:
+        from coursekit.grading.worker import recorded
+
+        result, error, ops = recorded(thunk)
+        self.operators.update(ops)
+        if isinstance(error, (KeyboardInterrupt, SystemExit)):
+            raise error
+        if error is not None:
             raise StudentError(type(error).__name__, str(error)) from error
         try:
             return wire.roundtrip(result)

@@ -210,25 +210,34 @@ def send(sock: socket.socket, message: object) -> None:
     sock.sendall(struct.pack(">I", len(body)) + body)
 
 
-def receive(sock: socket.socket, deadline: float | None = None, limit: int = MAX_FRAME) -> object:
-    """One frame, parsed; ``deadline`` is a ``time.monotonic()`` value or None (wait forever)."""
-    (size,) = struct.unpack(">I", _read(sock, 4, deadline))
+def receive(sock: socket.socket, deadline: float | None = None, limit: int = MAX_FRAME,
+            over=None) -> object:
+    """One frame, parsed; ``deadline`` is a ``time.monotonic()`` value or None (wait forever).
+
+    ``over``, if given, is polled every 50 ms while waiting; when it returns True the wait
+    ends with :class:`ChannelTimeout` (the caller's CPU budget is spent).
+    """
+    (size,) = struct.unpack(">I", _read(sock, 4, deadline, over))
     if size > limit:
         raise WireError(f"a frame of {size} bytes (limit {limit})")
-    body = _read(sock, size, deadline)
+    body = _read(sock, size, deadline, over)
     try:
         return json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as error:
         raise WireError(f"a frame that is not valid JSON ({type(error).__name__})") from None
 
 
-def _read(sock: socket.socket, n: int, deadline: float | None) -> bytes:
+def _read(sock: socket.socket, n: int, deadline: float | None, over=None) -> bytes:
     chunks, got = [], 0
     while got < n:
-        if deadline is not None:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([sock], [], [], left)[0]:
+        while deadline is not None or over is not None:
+            left = 3600.0 if deadline is None else deadline - time.monotonic()
+            if left <= 0:
                 raise ChannelTimeout("no answer before the deadline")
+            if select.select([sock], [], [], min(left, 0.05) if over else left)[0]:
+                break
+            if over is not None and over():
+                raise ChannelTimeout("the CPU time budget is spent")
         try:
             chunk = sock.recv(min(n - got, 2**20))
         except (ConnectionResetError, BrokenPipeError):

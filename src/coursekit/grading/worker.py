@@ -20,6 +20,64 @@ from coursekit.grading import wire
 from coursekit.grading.student import evaluate
 
 OUTPUT_CAP = 256 * 1024  # characters of print() output kept per sandbox
+MAP_CAP = 10_000  # calls in one batch
+STOPPED = "<operator recording stopped>"
+
+
+_LOG_CLASS: list = []
+
+
+def operator_log():
+    """A context that records the torch operators run inside it, whatever name called them.
+
+    A dispatch-level mode sees ``aten::convolution`` whether the code wrote ``F.conv2d``,
+    ``getattr(F, "conv" + "2d")`` or ``sys.modules["torch"]...``: the from-scratch rule is
+    checked on what ran, not on names in the source. Returns None without torch.
+    """
+    if not _LOG_CLASS:
+        try:
+            from torch.utils._python_dispatch import (
+                TorchDispatchMode,
+                _get_current_dispatch_mode,
+            )
+        except ImportError:
+            return None
+
+        class OperatorLog(TorchDispatchMode):
+            def __init__(self) -> None:
+                super().__init__()
+                self.names: set[str] = set()
+
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+                self.names.add(str(func._schema.name))
+                return func(*args, **(kwargs or {}))
+
+            def still_on(self) -> bool:
+                return _get_current_dispatch_mode() is self
+
+        _LOG_CLASS.append(OperatorLog)
+    return _LOG_CLASS[0]()
+
+
+def recorded(thunk):
+    """``(result or exception, operators)`` of ``thunk()`` run under :func:`operator_log`."""
+    log = operator_log()
+    if log is None:
+        try:
+            return thunk(), None, []
+        except BaseException as exc:  # noqa: B036
+            return None, exc, []
+    result, error, stopped = None, None, False
+    try:
+        with log:
+            try:
+                result = thunk()
+            except BaseException as exc:  # noqa: B036 - SystemExit too
+                error = exc
+            stopped = not log.still_on()
+    except BaseException:  # noqa: B036 - the student's code took the mode off the stack
+        stopped = True
+    return result, error, sorted(log.names) + ([STOPPED] if stopped else [])
 
 
 class _CappedText(io.TextIOBase):
@@ -47,9 +105,16 @@ class _CappedText(io.TextIOBase):
 def _error(exc: BaseException, labels: tuple[str, ...] = ("<answer", "<setup", "<test")) -> dict:
     frames = [f for f in traceback.extract_tb(exc.__traceback__)
               if f.filename.startswith(labels)]
-    lines = traceback.format_list(frames[-4:]) + traceback.format_exception_only(type(exc), exc)
-    text = "".join(lines)
-    message = str(exc) if not isinstance(exc, SystemExit) else f"sys.exit({exc.code!r})"
+    try:
+        lines = traceback.format_list(frames[-4:]) + traceback.format_exception_only(type(exc),
+                                                                                      exc)
+        text = "".join(lines)
+    except BaseException:  # noqa: B036
+        text = ""
+    try:
+        message = str(exc) if not isinstance(exc, SystemExit) else f"sys.exit({exc.code!r})"
+    except BaseException:  # noqa: B036 - a __str__ that raises is still an error to report
+        message = "<the exception's message could not be turned into text>"
     return {"type": type(exc).__name__, "message": message[:2000], "traceback": text[-4000:]}
 
 
@@ -71,16 +136,38 @@ class Worker:
                 self.answer_names += sorted(set(self.namespace) - before)
         return {"ok": True, "value": wire.encode(errors)}
 
+    def _missing(self, name: str) -> dict:
+        defined = [n for n in self.answer_names if callable(self.namespace.get(n))]
+        hint = (f"; your answer defines {', '.join(defined)}" if defined else "")
+        return {"ok": False, "error": {
+            "type": "NameError", "traceback": "",
+            "message": f"{name} is not defined by your answer{hint}. "
+                       f"Keep the name {name!r} given in the lab."}}
+
     def call(self, name: str, args: list, kwargs: dict) -> dict:
         function = self.namespace.get(name)
         if function is None:
-            defined = [n for n in self.answer_names if callable(self.namespace.get(n))]
-            hint = (f"; your answer defines {', '.join(defined)}" if defined else "")
-            return {"ok": False, "error": {
-                "type": "NameError", "traceback": "",
-                "message": f"{name} is not defined by your answer{hint}. "
-                           f"Keep the name {name!r} given in the lab."}}
+            return self._missing(name)
         return self._run(lambda: function(*wire.decode(args), **wire.decode(kwargs)))
+
+    def map(self, name: str, calls: list) -> dict:
+        """Many calls of one function in one round trip (each reply kept apart)."""
+        function = self.namespace.get(name)
+        if not isinstance(calls, list) or len(calls) > MAP_CAP:
+            raise wire.WireError(f"a batch must be a list of at most {MAP_CAP} calls")
+        if function is None:
+            return {"ok": True, "value": None, "batch": [self._missing(name)] * len(calls)}
+
+        def run_all() -> list:  # one operator log around the whole batch
+            return [self._run(lambda a=args, k=kwargs: function(*wire.decode(a),
+                                                                **wire.decode(k)), record=False)
+                    for args, kwargs in calls]
+
+        self._seed()
+        batch, error, ops = recorded(run_all)
+        if error is not None:
+            raise error
+        return {"ok": True, "value": None, "batch": batch, "ops": ops}
 
     def eval(self, expression: str, bindings: dict, mode: str = "eval") -> dict:
         namespace = dict(self.namespace)
@@ -90,7 +177,7 @@ class Worker:
                                           "exec" if mode == "exec" else "eval"))
 
     @staticmethod
-    def _run(thunk) -> dict:
+    def _seed() -> None:
         random.seed(0)
         try:
             import torch
@@ -98,15 +185,27 @@ class Worker:
             torch.manual_seed(0)
         except ImportError:
             pass
+
+    @classmethod
+    def _run(cls, thunk, record: bool = True) -> dict:
+        if record:  # a batch (record=False) is seeded once, before its first call
+            cls._seed()
+        if record:
+            result, exc, ops = recorded(thunk)
+        else:
+            ops = []
+            try:
+                result, exc = thunk(), None
+            except BaseException as error:  # noqa: B036 - SystemExit too
+                result, exc = None, error
+        if exc is not None:  # SystemExit is reported like any error
+            return {"ok": False, "error": _error(exc), "ops": ops}
         try:
-            result = thunk()
-        except BaseException as exc:  # noqa: B036 - report SystemExit like any error
-            return {"ok": False, "error": _error(exc)}
-        try:
-            return {"ok": True, "value": wire.encode(result)}
+            return {"ok": True, "value": wire.encode(result), "ops": ops}
         except BaseException as exc:  # noqa: B036
-            return {"ok": False, "error": {"type": "WireError", "traceback": "",
-                                           "message": f"the result cannot be checked: {exc}"}}
+            return {"ok": False, "ops": ops,
+                    "error": {"type": "WireError", "traceback": "",
+                              "message": f"the result cannot be checked: {exc}"}}
 
     def handle(self, request: dict) -> dict:
         op = request.get("op")
@@ -114,6 +213,8 @@ class Worker:
             return self.load(request["cells"])
         if op == "call":
             return self.call(request["name"], request["args"], request["kwargs"])
+        if op == "map":
+            return self.map(request["name"], request["calls"])
         if op == "eval":
             return self.eval(request["expression"], request["bindings"],
                              request.get("mode", "eval"))

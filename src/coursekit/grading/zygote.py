@@ -15,6 +15,7 @@ import array
 import importlib
 import json
 import os
+import shutil
 import signal
 import socket
 import struct
@@ -89,6 +90,7 @@ class _Zygote:
     def __init__(self) -> None:
         self.live: set[int] = set()
         self.status: dict[int, int] = {}
+        self.groups: set[str] = set()  # cgroups of our sandboxes, removed if the grader dies
 
     def reap(self) -> None:
         while True:
@@ -141,6 +143,7 @@ class _Zygote:
         from coursekit.grading import sandbox
 
         spec = sandbox.Spec.from_json(spec_json)
+        self.groups.update(os.path.dirname(p) for p in spec.cgroup_procs)
         out_fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         pid = os.fork()
         if pid == 0:  # the child: keep only the RPC socket and the output file
@@ -158,6 +161,14 @@ class _Zygote:
         os.close(rpc_fd)
         self.live.add(pid)
         return pid
+
+
+class _nothing:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc) -> None:
+        return None
 
 
 def _open_fds() -> list[int]:
@@ -182,6 +193,14 @@ def main() -> None:
         except Exception as error:  # a lab module that does not import fails in the sandbox too
             failed[name] = f"{type(error).__name__}: {error}"
     from coursekit.grading import sandbox, worker  # noqa: F401 - preloaded for the children
+
+    try:  # the operator log's first use costs about a second: pay it once, here
+        import torch
+
+        with worker.operator_log() or _nothing():
+            torch.zeros(2).add(1).sum()
+    except Exception:
+        pass
 
     zygote = _Zygote()
     _send(control, {"ok": True, "failed": failed})
@@ -211,9 +230,42 @@ def main() -> None:
         _send(control, reply)
     for pid in list(zygote.live):
         zygote.kill_tree(pid)
+    # the grader hung up: normally it cleans up after us, but if it was killed (SIGKILL)
+    # nobody else will; its scratch folder is our working directory
+    for group in zygote.groups:
+        for _ in range(50):
+            try:
+                os.rmdir(group)
+                break
+            except FileNotFoundError:
+                break
+            except OSError:
+                time.sleep(0.01)
+    scratch = os.getcwd()
+    if os.path.basename(scratch).startswith("coursekit-grading-"):
+        os.chdir("/")
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 # --- the grader's handle on it -----------------------------------------------------------------
+ENV_ALLOWED = ("PYTHONPATH",)  # the only variables of the grader's environment passed on
+
+
+def clean_environment() -> dict[str, str]:
+    """The zygote's whole environment: an allow-list, never the grader's own.
+
+    A process's initial environment stays in its memory (and in /proc/self/environ) after
+    ``os.environ.clear()``, and every sandbox is forked from the zygote; so the zygote is
+    started with nothing of the grader's environment but what Python needs to find
+    coursekit.
+    """
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
+           "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONHASHSEED": "0",
+           "PYTHONNOUSERSITE": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+    env.update({k: os.environ[k] for k in ENV_ALLOWED if k in os.environ})
+    return env
+
+
 class ZygoteError(RuntimeError):
     """The zygote could not start, or stopped answering."""
 
@@ -226,6 +278,7 @@ class Handle:
     sock: socket.socket
     output: str
     folders: tuple[str, ...] = ()  # the grader's scratch folders for it, removed at the end
+    group: object = None  # its cgroups.Group (memory, CPU time, tasks), or None
 
 
 class Zygote:
@@ -236,7 +289,7 @@ class Zygote:
         self._lock = threading.Lock()
         self._count = 0
         ours, theirs = socket.socketpair()
-        env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONHASHSEED="0")
+        env = clean_environment()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "coursekit.grading.zygote", str(theirs.fileno()),
              json.dumps(preload)],
@@ -303,8 +356,12 @@ class Zygote:
                 self.process.wait()
 
 
-def request(handle: Handle, message: dict, deadline: float) -> dict:
-    """Send one request to a sandbox and wait for its reply until ``deadline``."""
+def request(handle: Handle, message: dict, deadline: float, over=None) -> dict:
+    """Send one request to a sandbox and wait for its reply until ``deadline``.
+
+    ``over()``, polled while waiting, returns True when the question's budget (its CPU
+    time) is spent: the wait then ends like a timeout.
+    """
     handle.sock.settimeout(max(0.001, deadline - time.monotonic()))
     try:
         wire.send(handle.sock, message)
@@ -314,7 +371,7 @@ def request(handle: Handle, message: dict, deadline: float) -> dict:
         raise wire.ChannelClosed("the sandbox closed the channel") from None
     finally:
         handle.sock.settimeout(None)
-    return wire.receive(handle.sock, deadline)
+    return wire.receive(handle.sock, deadline, over=over)
 
 
 if __name__ == "__main__":
