@@ -158,7 +158,7 @@ def expect_from_scratch(student, forbidden: tuple[str, ...], *, question: str,
 
     ran = getattr(student, "operators", set())
     banned = set(forbidden if operators is None else operators)
-    from coursekit.grading.worker import STOPPED
+    from coursekit.grading.oplog import STOPPED
 
     hits = sorted({op for op in ran if op.split("::")[-1] in banned or op == STOPPED})
     if hits:

@@ -14,9 +14,9 @@ import json
 import shutil
 from pathlib import Path
 
-from coursekit.util.atomic import write_atomic
 from coursekit.grading.authoring import BEGIN, END, INLINE, load_lab, test_names
 from coursekit.grading.generate import make_lab, render, solution_notebooks
+from coursekit.util.atomic import write_atomic
 
 README = """# Labs
 

@@ -133,7 +133,7 @@ class LocalStudent(Student):
         return self._run(lambda: evaluate(expression, namespace, mode))
 
     def _run(self, thunk: Callable[[], object]) -> object:
-        from coursekit.grading.worker import recorded
+        from coursekit.grading.oplog import recorded
 
         result, error, ops = recorded(thunk)
         self.operators.update(ops)

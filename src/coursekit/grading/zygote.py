@@ -192,12 +192,12 @@ def main() -> None:
             importlib.import_module(name)
         except Exception as error:  # a lab module that does not import fails in the sandbox too
             failed[name] = f"{type(error).__name__}: {error}"
-    from coursekit.grading import sandbox, worker  # noqa: F401 - preloaded for the children
+    from coursekit.grading import oplog, sandbox, worker  # noqa: F401 - preloaded for the children
 
     try:  # the operator log's first use costs about a second: pay it once, here
         import torch
 
-        with worker.operator_log() or _nothing():
+        with oplog.operator_log() or _nothing():
             torch.zeros(2).add(1).sum()
     except Exception:
         pass
