@@ -54,10 +54,15 @@ def test_bibliography_and_citations_resolve(html):
 
 
 @pytest.mark.book
-def test_launch_buttons_and_repository_link(html):
+def test_launch_buttons_and_links_only_to_student_material(html):
+    repository = "github.com/dl-foundations/deep-learning-foundations"
     page = (html / "book" / f"{chapters(ROOT)[0].stem}.html").read_text()
     assert "colab.research.google.com" in page and "mybinder.org" in page
-    assert "github.com/dl-foundations/deep-learning-foundations" in page
+    assert f"{repository}/issues/new" in page  # readers can report a problem
+    for path in html.rglob("*.html"):
+        links = re.findall(r'href="([^"]+)"', path.read_text())
+        assert f"https://{repository}" not in links, f"{path.name} links the repository root"
+        assert not [h for h in links if "/solutions" in h], f"{path.name} links solutions/"
 
 
 @pytest.mark.book
