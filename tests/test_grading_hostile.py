@@ -269,7 +269,8 @@ def test_basic_mode_contains_the_same_tricks(tmp_path):
         expected = hostile.expected(r.student)
         if r.student == "detached_child":
             expected["q2"] = 0.0
-        assert {q.id: q.score for q in r.questions} == expected, r.student
+        assert {q.id: q.score for q in r.questions} == expected, (
+            r.student, [(q.id, q.status, q.reason) for q in r.questions])
     assert listener.connections == [] and _marked_processes() == []
 
 
