@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -42,6 +43,19 @@ def print_machine() -> dict[str, str]:
         print(f"{key:<{width}}  {value}")
     print()
     return info
+
+
+def parse(parser: argparse.ArgumentParser, threads: int | None = None
+          ) -> tuple[argparse.Namespace, dict[str, str]]:
+    """Add the options every benchmark has (``--threads``, ``--json``), parse, set the torch
+    thread count and print the machine; return the arguments and the machine description."""
+    parser.add_argument("--threads", type=int, default=threads,
+                        help=f"torch threads (default: {threads or 'all'})")
+    parser.add_argument("--json", default=None, help="also write the figures to this file")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return args, print_machine()
 
 
 def write_json(path: str | None, payload: dict) -> None:

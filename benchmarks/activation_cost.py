@@ -25,7 +25,7 @@ import statistics
 import sys
 
 import torch
-from _common import print_machine, write_json
+from _common import parse, write_json
 from torch import nn
 
 from coursekit.scratch import activations
@@ -40,14 +40,10 @@ def contenders() -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--elements", type=int, default=2**22)
-    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--min-run-time", type=float, default=0.2)
     parser.add_argument("--min-linear-ratio", type=float, default=2.0)
-    parser.add_argument("--json")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    info = print_machine()
+    args, info = parse(parser, threads=1)
     logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)  # a CUDA notice
     from torch.utils import benchmark
 

@@ -21,7 +21,7 @@ import sys
 import time
 
 import torch
-from _common import print_machine, write_json
+from _common import parse, write_json
 from torch.utils.data import DataLoader
 from torchvision import transforms
 
@@ -73,12 +73,7 @@ def main() -> int:
     parser.add_argument("--pil-images", type=int, default=20480,
                         help="images timed on the PIL path")
     parser.add_argument("--epochs", type=int, default=3, help="epochs timed on the tensor path")
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--json", default=None)
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    info = print_machine()
+    args, info = parse(parser)
 
     split = data.tensors("fashion_mnist", "train")
     tensor_rate = tensor_path(split, args.epochs)

@@ -27,7 +27,7 @@ import warnings
 from itertools import pairwise
 
 import torch
-from _common import print_machine, write_json
+from _common import parse, write_json
 from torch.func import jacfwd, jacrev
 from torch.nn import functional as F
 
@@ -57,12 +57,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--min-run-time", type=float, default=0.5,
                         help="seconds each timing repeats for (median taken)")
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--json", default=None)
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    info = print_machine()
+    args, info = parse(parser)
     t = args.min_run_time
     rows = []
     print(f"{'comparison':<28} {'ratio of':<30} {'counted':>10} {'timed':>10}")

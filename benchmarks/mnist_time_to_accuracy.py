@@ -23,7 +23,7 @@ import math
 import sys
 
 import torch
-from _common import Clock, print_machine, write_json
+from _common import Clock, parse, write_json
 from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader
@@ -151,12 +151,7 @@ def main() -> int:
     parser.add_argument("--target", type=float, default=0.99)
     parser.add_argument("--budget", type=float, default=900.0,
                         help="seconds the reference may run (default 900)")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
-    parser.add_argument("--json", default=None, help="also write the figures to this file")
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    info = print_machine()
+    args, info = parse(parser)
 
     print("coursekit recipe")
     ours = coursekit_recipe(args.target)

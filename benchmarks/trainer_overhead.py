@@ -20,7 +20,7 @@ import sys
 import time
 
 import torch
-from _common import print_machine, write_json
+from _common import parse, write_json
 from torch import nn
 from torch.nn import functional as F
 
@@ -67,12 +67,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--steps", type=int, default=100, help="optimizer steps per run")
     parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--json", default=None)
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    info = print_machine()
+    args, info = parse(parser)
 
     torch.manual_seed(0)
     images = data.tensors("mnist", "train", size=args.steps * args.batch_size)
