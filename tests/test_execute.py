@@ -10,6 +10,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from _notebooks import tiny_notebook
 
 from coursekit import cli
 from coursekit.book import execute, fingerprint
@@ -26,18 +27,7 @@ def project(tmp_path, monkeypatch):
 
 
 def _chapter(folder: Path, body: str = "print('ran in', profile)") -> Path:
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
-    nb.cells = [
-        nbformat.v4.new_markdown_cell("# A chapter"),
-        nbformat.v4.new_code_cell('profile = "auto"\nseed = 0', metadata={"tags": ["parameters"]}),
-        nbformat.v4.new_code_cell("x = 41"),
-        nbformat.v4.new_code_cell(body),
-    ]
-    path = folder / "book" / "01_tiny.ipynb"
-    nbformat.write(nb, path)
-    return path
+    return tiny_notebook(folder / "book" / "01_tiny.ipynb", "x = 41", body)
 
 
 def _printed(path: Path) -> str:

@@ -2,24 +2,15 @@
 
 import nbformat
 import pytest
+from _notebooks import tiny_notebook
 
 from coursekit.book import execute, fingerprint
 
 
 def _notebook(path, body="print(run.profile.name)"):
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
-    nb.cells = [
-        nbformat.v4.new_markdown_cell("# A chapter"),
-        nbformat.v4.new_code_cell('profile = "auto"\nseed = 0', metadata={"tags": ["parameters"]}),
-        nbformat.v4.new_code_cell(
-            "from coursekit.book import session\n\nrun = session.start(profile, seed)"),
-        nbformat.v4.new_code_cell(body),
-        nbformat.v4.new_code_cell("run.finish()"),
-    ]
-    nbformat.write(nb, path)
-    return path
+    return tiny_notebook(
+        path, "from coursekit.book import session\n\nrun = session.start(profile, seed)", body,
+        "run.finish()")
 
 
 @pytest.fixture(scope="module")

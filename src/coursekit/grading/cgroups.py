@@ -186,13 +186,18 @@ def sweep(prefix: str) -> None:
             names = os.listdir(base)
         except OSError:
             continue
-        for name in names:
-            if name.startswith(prefix) and not _alive(name[len(prefix):].split("-")[0]):
-                for sub, _, _ in sorted(os.walk(f"{base}/{name}"), reverse=True):
-                    try:
-                        os.rmdir(sub)
-                    except OSError:
-                        pass
+        for name in _abandoned(names, prefix):
+            for sub, _, _ in sorted(os.walk(f"{base}/{name}"), reverse=True):
+                try:
+                    os.rmdir(sub)
+                except OSError:
+                    pass
+
+
+def _abandoned(names: list[str], prefix: str) -> list[str]:
+    """Names ``<prefix><pid>-…`` whose grader process ``pid`` is no longer running."""
+    return [name for name in names
+            if name.startswith(prefix) and not _alive(name[len(prefix):].split("-")[0])]
 
 
 def _alive(pid: str) -> bool:
@@ -205,6 +210,5 @@ def sweep_scratch(prefix: str, parent: str) -> None:
         names = os.listdir(parent)
     except OSError:
         return
-    for name in names:
-        if name.startswith(prefix) and not _alive(name[len(prefix):].split("-")[0]):
-            shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
+    for name in _abandoned(names, prefix):
+        shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
