@@ -126,7 +126,7 @@ def test_cifar10_loads_from_files_in_cifar_format(tmp_path, monkeypatch):
     classes = ["airplane", "automobile", "bird", "cat", "deer",
                "dog", "frog", "horse", "ship", "truck"]
     (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": classes}))
-    md5 = {name: data.datasets._md5(folder / name) for name in names + ["batches.meta"]}
+    md5 = {name: integrity.hash_file(folder / name, "md5") for name in names + ["batches.meta"]}
     # Point torchvision's checksum table at our files; the loading code itself is the real one.
     monkeypatch.setattr(datasets.CIFAR10, "train_list", [[n, md5[n]] for n in names[:5]])
     monkeypatch.setattr(datasets.CIFAR10, "test_list", [["test_batch", md5["test_batch"]]])
@@ -182,7 +182,7 @@ def test_reference_table_is_what_the_verified_archives_decompress_to(name):
     info = data.datasets.DATASETS[name]
     for archive, md5 in info.cls.resources:
         path = data.data_root() / info.folder / archive
-        assert data.datasets._md5(path) == md5
+        assert integrity.hash_file(path, "md5") == md5
         assert integrity.reference(path) == integrity.EXTRACTED[md5], archive
 
 

@@ -45,7 +45,9 @@ def counting() -> Iterator[Counts]:
 
     Forward mode (:func:`.dual.apply`) does one evaluation per operation and one multiply-add
     per input of it; reverse mode does the evaluations while tracing and one multiply-add per
-    arrow in :func:`.value.backprop`. Blocks may nest; each counts everything inside it.
+    arrow when :meth:`.value.Value.backward` runs (the step tables, which walk
+    :func:`.value.backprop` themselves, count nothing). Blocks may nest; each counts
+    everything inside it.
     """
     counts = Counts()
     _active.append(counts)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
+
+from coursekit.book.publish import edition
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -21,9 +22,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                          help="the HTML build (default: %(default)s)")
     publish.add_argument("--site", required=True,
                          help="the site tree, e.g. a checkout of the gh-pages branch")
-    publish.add_argument("--version", default=os.environ.get("COURSEKIT_VERSION") or "main",
+    publish.add_argument("--version", default=edition()[0],
                          help="main, or a release tag vX.Y (default: $COURSEKIT_VERSION or main)")
-    publish.add_argument("--base-url", default=os.environ.get("COURSEKIT_BASE_URL") or "/",
+    publish.add_argument("--base-url", default=edition()[1],
                          help="the site root's path, e.g. /deep-learning-foundations/ "
                               "(default: $COURSEKIT_BASE_URL or /)")
     publish.set_defaults(func=_publish)

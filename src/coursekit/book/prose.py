@@ -1,7 +1,7 @@
 """Numbers as a reader expects to see them in running text.
 
-:func:`power_of_ten` turns ``2.3e-06`` into ``2.3 × 10⁻⁶`` for a ``{glue:text}`` role, where
-Python's exponent notation would otherwise reach the page.
+:func:`power_of_ten` turns ``2.3e-06`` into ``2 × 10⁻⁶`` (``2.3 × 10⁻⁶`` with ``digits=1``)
+for a ``{glue:text}`` role, where Python's exponent notation would otherwise reach the page.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ see docs/publishing.md.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -22,6 +23,17 @@ MAIN = "main"
 TAG = re.compile(r"^v\d+(\.\d+){0,2}$")
 # Root entries that are not part of a main build and survive its replacement.
 KEEP = {".git", ".nojekyll", "CNAME", "versions.json"}
+
+
+VERSION_ENV = "COURSEKIT_VERSION"
+BASE_URL_ENV = "COURSEKIT_BASE_URL"
+
+
+def edition() -> tuple[str, str]:
+    """(version being built, path of the site root ending in ``/``) from the environment."""
+    version = os.environ.get(VERSION_ENV, "").strip() or "main"
+    base = os.environ.get(BASE_URL_ENV, "").strip() or "/"
+    return version, base if base.endswith("/") else base + "/"
 
 
 def version_url(base: str, version: str) -> str:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import filecmp
 import json
-import os
 import re
 import shutil
 from pathlib import Path
@@ -29,17 +28,7 @@ from pathlib import Path
 from docutils import nodes
 
 from coursekit.book import bibstyle
-from coursekit.book.publish import version_url
-
-VERSION_ENV = "COURSEKIT_VERSION"
-BASE_URL_ENV = "COURSEKIT_BASE_URL"
-
-
-def edition() -> tuple[str, str]:
-    """(version being built, path of the site root ending in ``/``) from the environment."""
-    version = os.environ.get(VERSION_ENV, "").strip() or "main"
-    base = os.environ.get(BASE_URL_ENV, "").strip() or "/"
-    return version, base if base.endswith("/") else base + "/"
+from coursekit.book.publish import edition, version_url
 
 
 def _configure_switcher(app, config) -> None:

@@ -97,10 +97,6 @@ def _info(name: str) -> DatasetInfo:
     return DATASETS[key]
 
 
-def _md5(path: Path) -> str:
-    return integrity.hash_file(path, "md5")
-
-
 def expected_files(name: str) -> list[tuple[str, str]]:
     """(file name, md5) pairs that make a complete copy, from torchvision's own tables."""
     info = _info(name)
@@ -231,10 +227,8 @@ def _intact(info: DatasetInfo, path: Path) -> bool:
     if path.name in table:
         return integrity.hash_file(path, "md5") == table[path.name]
     archive_md5 = table.get(path.name + ".gz")
-    if archive_md5 in integrity.EXTRACTED:
-        size, sha256 = integrity.EXTRACTED[archive_md5]
-        return path.stat().st_size == size and integrity.hash_file(path, "sha256") == sha256
-    return False
+    return archive_md5 in integrity.EXTRACTED and integrity.extracted_problem(
+        path, archive_md5, integrity.DigestCache(path.parent)) is None
 
 
 def _extract_missing(info: DatasetInfo, root: Path, origin: str) -> None:

@@ -66,7 +66,7 @@ def student_id(name: str) -> str:
     """
     if _SAFE_ID.fullmatch(name) and not name.endswith("."):
         return name
-    raw = os.fsencode(name) if isinstance(name, str) else bytes(name)
+    raw = os.fsencode(name)
     readable = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._-")[:40] or "student"
     return f"{readable}~{hashlib.sha256(raw).hexdigest()[:10]}"
 

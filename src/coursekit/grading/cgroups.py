@@ -19,6 +19,9 @@ import os
 import shutil
 import time
 
+SCRATCH_PREFIX = "coursekit-grading-"  # <prefix><grader pid>-…: scratch folders in /tmp
+CGROUP_PREFIX = "coursekit-"  # <prefix><grader pid>-<n>: one group per question
+
 ROOT = "/sys/fs/cgroup"
 V1 = ("memory", "cpuacct", "pids")
 
@@ -166,14 +169,19 @@ class Group:
     def remove(self) -> None:
         """Remove the group (its processes are gone by then; retry briefly while they exit)."""
         for path in self.dirs.values():
-            for _ in range(100):
-                try:
-                    os.rmdir(path)
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError:
-                    time.sleep(0.01)
+            remove_dir(path)
+
+
+def remove_dir(path: str, tries: int = 100) -> None:
+    """rmdir a cgroup folder, retrying for a moment while its last tasks exit."""
+    for _ in range(tries):
+        try:
+            os.rmdir(path)
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            time.sleep(0.01)
 
 
 def sweep(prefix: str) -> None:

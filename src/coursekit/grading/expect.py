@@ -142,22 +142,21 @@ def expect_raises(call, error: str = "Exception", *, what: str = "the call") -> 
     raise TestFailure(f"{what} should raise {error}, but returned {describe(result)}")
 
 
-def expect_from_scratch(student, forbidden: tuple[str, ...], *, question: str,
-                        operators: tuple[str, ...] | None = None) -> None:
+def expect_from_scratch(student, forbidden: tuple[str, ...], *, question: str) -> None:
     """The answer for ``question`` neither names nor runs the library code it should replace.
 
     Two checks, both made by the grader outside the student's process:
 
     * **what ran**: every torch operator the student's code executed during this question's
       calls so far is recorded at the dispatch level (``aten::convolution``, whichever
-      alias or ``getattr`` trick called it). Any operator in ``operators`` (default: the
-      names in ``forbidden``) fails the test. Call the student's function before this check.
+      alias or ``getattr`` trick called it). Any operator named in ``forbidden`` fails
+      the test. Call the student's function before this check.
     * **what is written**: names, attributes and imports in the answer's source.
     """
     import ast
 
     ran = getattr(student, "operators", set())
-    banned = set(forbidden if operators is None else operators)
+    banned = set(forbidden)
     from coursekit.grading.oplog import STOPPED
 
     hits = sorted({op for op in ran if op.split("::")[-1] in banned or op == STOPPED})

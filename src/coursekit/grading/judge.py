@@ -332,8 +332,7 @@ def _run_test(test, visibility: str, student: RemoteStudent) -> TestResult:
     return TestResult(name, visibility, "passed", hint=hint)
 
 
-SCRATCH_PREFIX = "coursekit-grading-"
-CGROUP_PREFIX = "coursekit-"
+SCRATCH_PREFIX, CGROUP_PREFIX = cgroups.SCRATCH_PREFIX, cgroups.CGROUP_PREFIX
 
 
 class Pool:

@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 
 from coursekit.grading.authoring import BEGIN, END, INLINE, load_lab, test_names
-from coursekit.grading.generate import make_lab, render, solution_notebooks
+from coursekit.grading.generate import generate, solution_notebooks
 from coursekit.util.atomic import write_atomic
 
 README = """# Labs
@@ -98,10 +98,7 @@ def release(solutions_dir: Path, target: Path) -> list[Path]:
     solutions = solution_notebooks(solutions_dir)
     if not solutions:
         raise FileNotFoundError(f"no solution notebooks in {solutions_dir}")
-    written = []
-    for solution in solutions:
-        text = render(make_lab(load_lab(solution), f"solutions/{solution.name}"))
-        written.append(write_atomic(target / "labs" / solution.name, text))
+    written = generate(solutions_dir, target / "labs")  # the labs exactly as `labs generate`
     names = ", ".join(f"`labs/{p.name}`" for p in solutions)
     written.append(write_atomic(target / "README.md", README.format(labs=names)))
     problems = verify(target, solutions_dir)

@@ -12,6 +12,7 @@ It never runs student code itself.
 from __future__ import annotations
 
 import array
+import contextlib
 import importlib
 import json
 import os
@@ -25,7 +26,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from coursekit.grading import _linux, wire
+from coursekit.grading import _linux, cgroups, wire
 
 
 # --- the zygote process ---------------------------------------------------------------------
@@ -163,14 +164,6 @@ class _Zygote:
         return pid
 
 
-class _nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc) -> None:
-        return None
-
-
 def _open_fds() -> list[int]:
     try:
         return sorted(int(fd) for fd in os.listdir("/proc/self/fd"))
@@ -197,7 +190,7 @@ def main() -> None:
     try:  # the operator log's first use costs about a second: pay it once, here
         import torch
 
-        with oplog.operator_log() or _nothing():
+        with oplog.operator_log() or contextlib.nullcontext():
             torch.zeros(2).add(1).sum()
     except Exception:
         pass
@@ -233,16 +226,9 @@ def main() -> None:
     # the grader hung up: normally it cleans up after us, but if it was killed (SIGKILL)
     # nobody else will; its scratch folder is our working directory
     for group in zygote.groups:
-        for _ in range(50):
-            try:
-                os.rmdir(group)
-                break
-            except FileNotFoundError:
-                break
-            except OSError:
-                time.sleep(0.01)
+        cgroups.remove_dir(group, tries=50)
     scratch = os.getcwd()
-    if os.path.basename(scratch).startswith("coursekit-grading-"):
+    if os.path.basename(scratch).startswith(cgroups.SCRATCH_PREFIX):
         os.chdir("/")
         shutil.rmtree(scratch, ignore_errors=True)
 

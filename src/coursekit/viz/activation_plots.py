@@ -16,19 +16,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from coursekit.viz.style import LINESTYLES, figsize
+from coursekit.viz.style import LINESTYLES, figsize, new_figure
 
 MARKERS = ("o", "s", "^", "D", "v", "P")
 
 
 def _figure(ncols: int, nrows: int, **kwargs) -> tuple[Figure, np.ndarray]:
-    fig = plt.figure(figsize=figsize(ncols, nrows, **kwargs), layout="constrained")
-    plt.close(fig)  # the notebook shows the returned Figure once
+    fig = new_figure(figsize(ncols, nrows, **kwargs))
     return fig, fig.subplots(nrows, ncols, squeeze=False)
 
 

@@ -18,7 +18,7 @@ import numpy as np
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
-from coursekit.viz.style import MAX_WIDTH_INCHES
+from coursekit.viz.style import MAX_WIDTH_INCHES, new_figure
 
 Limits = None | str | tuple[float, float]
 LIMITS = "None (each panel's own range), 'symmetric' (centred on 0) or a (vmin, vmax) pair"
@@ -66,9 +66,7 @@ def image_grid(images: Sequence[Any], *, titles: Sequence[str] | None = None,
     title_room = 0.35 if any(titles) else 0.1
     size = (scale * sum(widths) + label_room,
             sum(heights) + title_room * nrows + (0.35 if suptitle else 0.0))
-    # made through pyplot so the inline backend displays it, then closed so it shows once
-    fig = plt.figure(figsize=size, layout="constrained")
-    plt.close(fig)
+    fig = new_figure(size)
     axes = fig.subplots(nrows, ncols, squeeze=False,
                         gridspec_kw={"width_ratios": widths, "height_ratios": heights})
     for k, ax in enumerate(axes.flat):

@@ -12,12 +12,11 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from coursekit.viz.style import figsize
+from coursekit.viz.style import figsize, new_figure
 
 PANELS = {"loss": ("train_loss", "val_loss"), "accuracy": ("train_acc", "val_acc")}
 
@@ -34,10 +33,7 @@ def plot_history(history: Any, *, axes: Sequence[Axes] | None = None,
     if any(not math.isnan(v) for v in history.train_acc):
         panels.append("accuracy")
     if axes is None:
-        # made through pyplot so a notebook's inline backend is active (it displays Figures),
-        # then closed so pyplot does not show it a second time at the end of the cell
-        fig = plt.figure(figsize=figsize(len(panels)), layout="constrained")
-        plt.close(fig)
+        fig = new_figure(figsize(len(panels)))
         axes = fig.subplots(1, len(panels), squeeze=False)[0]
     elif len(axes) < len(panels):
         raise ValueError(f"plot_history needs {len(panels)} axes ({', '.join(panels)}), "

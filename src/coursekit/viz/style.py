@@ -10,6 +10,7 @@ to that width; multi-panel figures wrap onto more rows instead of shrinking thei
 from __future__ import annotations
 
 import matplotlib as mpl
+import matplotlib.pyplot as plt
 from cycler import cycler
 
 DPI = 100
@@ -54,7 +55,7 @@ def figsize(ncols: int = 1, nrows: int = 1, *, panel_height: float = 2.8) -> tup
     """
     if ncols < 1 or nrows < 1:
         raise ValueError(f"need at least one row and one column, got {nrows}x{ncols}")
-    if ncols > 4:
+    if ncols > 3:
         raise ValueError(f"{ncols} panels side by side would shrink their text below 9 px "
                          "on the page; use more rows (e.g. ncols=3, nrows=2)")
     width = min(MAX_WIDTH_INCHES, 3.2 * ncols)
@@ -62,7 +63,20 @@ def figsize(ncols: int = 1, nrows: int = 1, *, panel_height: float = 2.8) -> tup
 
 
 def tick_pixels(fig) -> float:
-    """Height in page pixels of a tick label of ``fig``, when shown in the text column."""
+    """Height in page pixels of the smallest tick label of ``fig`` (in the text column)."""
     width_px = fig.get_figwidth() * fig.dpi
     shrink = min(1.0, MAX_WIDTH_INCHES * DPI / width_px)
-    return mpl.rcParams["xtick.labelsize"] * fig.dpi / 72 * shrink
+    sizes = [label.get_fontsize() for ax in fig.axes
+             for label in (*ax.get_xticklabels(), *ax.get_yticklabels())]
+    if not sizes:
+        raise ValueError("the figure has no tick labels to measure")
+    return min(sizes) * fig.dpi / 72 * shrink
+
+
+def new_figure(size: tuple[float, float]):
+    """A constrained-layout Figure made through pyplot (so a notebook's inline backend shows
+    it) and closed there at once (so it shows once: as the returned value, not again at the end
+    of the cell). Every drawing function in :mod:`coursekit.viz` starts from one."""
+    fig = plt.figure(figsize=size, layout="constrained")
+    plt.close(fig)
+    return fig
