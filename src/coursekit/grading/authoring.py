@@ -29,6 +29,8 @@ from pathlib import Path
 
 import nbformat
 
+from coursekit.grading import parsing
+
 ANSWER = re.compile(
     r"^#\s*ANSWER\s+(?P<id>[A-Za-z]\w*)\s*"
     r"(?:\[\s*(?P<points>\d+(?:\.\d+)?)\s*points?\s*\])?\s*"
@@ -84,7 +86,7 @@ class Lab:
         """Top-level modules the setup cells import (worth importing once, before forking)."""
         names = []
         for source in self.setup:
-            for node in ast.walk(ast.parse(source)):
+            for node in ast.walk(parsing.parse(source)):
                 if isinstance(node, ast.Import):
                     names += [alias.name for alias in node.names]
                 elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
@@ -191,7 +193,7 @@ def _has_solution(source: str) -> bool:
 def test_names(source: str) -> list[str]:
     """Names of the top-level ``test_*`` functions of a tests cell, in order."""
     try:
-        tree = ast.parse(source)
+        tree = parsing.parse(source)
     except SyntaxError as error:
         raise AuthoringError(f"a tests cell does not parse: {error}") from None
     return [node.name for node in tree.body
@@ -246,7 +248,7 @@ def strip_magics(source: str, label: str) -> tuple[str, list[str]]:
     the cell. The notes say what was removed, for the report.
     """
     try:
-        compile(source, "<cell>", "exec")
+        parsing.compile_source(source, "<cell>")
         return source, []
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         pass  # deep nesting is refused quickly by the compiler, never a crash of the grader

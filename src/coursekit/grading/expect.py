@@ -14,6 +14,7 @@ import math
 
 import torch
 
+from coursekit.grading import parsing
 from coursekit.grading.wire import Opaque
 
 
@@ -166,7 +167,7 @@ def expect_from_scratch(student, forbidden: tuple[str, ...], *, question: str) -
             "you to write yourself")
     source = student.source(question)
     try:
-        tree = ast.parse(source)
+        tree = parsing.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return  # the value tests already fail with the syntax error
     used = set()

@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from coursekit.grading import cgroups, sandbox, wire, zygote
+from coursekit.grading import cgroups, parsing, sandbox, wire, zygote
 from coursekit.grading.authoring import Answers, Lab, test_names
 from coursekit.grading.expect import StudentError, TestFailure
 from coursekit.grading.selfcheck import collecting
@@ -168,7 +168,7 @@ def collect_tests(sources: list[str], label: str) -> list:
         namespace = {"__name__": f"coursekit_lab_tests_{label}_{index}"}
         token = collecting.set(True)
         try:
-            exec(compile(source, f"<{label} tests {index + 1}>", "exec"), namespace)
+            exec(parsing.compile_source(source, f"<{label} tests {index + 1}>"), namespace)
         finally:
             collecting.reset(token)
         tests += [namespace[name] for name in test_names(source)]
